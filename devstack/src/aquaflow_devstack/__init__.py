@@ -1,0 +1,1 @@
+"""Native development stack: the real parts aquaflow needs, started without Docker."""

@@ -1,0 +1,71 @@
+"""Composition root of the router."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.asgi import AsgiFastStream
+from faststream.message import StreamMessage
+from faststream.rabbit.annotations import RabbitMessage
+
+from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, topology_of
+from aquaflow_shared.contracts import ObjectReceived, decode
+from aquaflow_shared.delivery import Settler
+from aquaflow_shared.http import service_app
+from aquaflow_shared.logging import configure_logging
+from aquaflow_shared.metrics import ConsumerMetrics
+from aquaflow_shared.topology import inference_requested
+
+from aquaflow_router.service import plan_inference
+from aquaflow_router.settings import RouterSettings
+from aquaflow_router.table_file import load_routing_table
+
+STAGE = "router"
+
+
+async def raw_body(message: StreamMessage[Any]) -> bytes:
+    # Handlers parse bodies themselves so that a malformed one becomes a dead letter
+    # with its reason instead of an exception inside the framework.
+    return message.body
+
+
+def create_app(settings: RouterSettings) -> AsgiFastStream:
+    configure_logging("router", settings.http.log_level)
+    table = load_routing_table(settings.routing_table)
+    metrics = ConsumerMetrics()
+    broker = create_broker(settings.broker, metrics.registry, service="router")
+    topology = topology_of(settings.broker)
+    settler = Settler(
+        stage=STAGE,
+        broker=broker,
+        topology=topology,
+        metrics=metrics,
+        max_attempts=settings.broker.max_attempts,
+        retry_backoff_seconds=settings.broker.retry_backoff_seconds,
+    )
+
+    @broker.subscriber(
+        topology.router_queue(), topology.events, ack_policy=AckPolicy.MANUAL, decoder=raw_body
+    )
+    async def on_object_received(body: bytes, message: RabbitMessage) -> None:
+        async def work() -> dict[str, Any]:
+            received = decode(ObjectReceived, body)
+            request = plan_inference(received, table)
+            await publish_event(broker, topology, request, inference_requested(request.model))
+            return {
+                "correlation_id": received.correlation_id,
+                "tenant": received.tenant,
+                "key": received.object.key,
+                "route": request.route,
+                "model": request.model,
+            }
+
+        await settler.settle(message, work)
+
+    async def declare() -> None:
+        # Connect first so the dead-letter queue exists before any consumer can need it.
+        await broker.connect()
+        await declare_dead_letters(broker, topology)
+
+    return service_app(broker, metrics.registry, on_startup=[declare])

@@ -1,0 +1,25 @@
+"""The two kinds of failure every stage distinguishes.
+
+Services subclass these in their own error hierarchy; adapters translate vendor
+exceptions into them. The settlement policy in ``delivery`` acts on the kind.
+"""
+
+from __future__ import annotations
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (bad input, unknown model): dead-letter at once."""
+
+    code = "invalid"
+
+    def __init__(self, reason: str, *, code: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        if code is not None:
+            self.code = code
+
+
+class TransientError(Exception):
+    """A dependency is unavailable or overloaded: retry a bounded number of times."""
+
+    code = "unavailable"

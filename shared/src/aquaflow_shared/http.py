@@ -1,0 +1,54 @@
+"""The HTTP side of every service: ``/metrics`` for Prometheus, ``/health`` for probes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+import uvicorn
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.types import ASGIApp, Scope
+from faststream.rabbit import RabbitBroker
+from prometheus_client import CollectorRegistry, make_asgi_app
+
+from aquaflow_shared.settings import ObservabilitySettings
+
+HealthCheck = Callable[[], Awaitable[bool]]
+
+
+def health_route(broker: RabbitBroker, extra_checks: Sequence[tuple[str, HealthCheck]] = ()) -> ASGIApp:
+    @get
+    async def health(scope: Scope) -> AsgiResponse:  # noqa: ARG001 - ASGI handler signature
+        results = {"broker": await broker.ping(timeout=2.0)}
+        for name, check in extra_checks:
+            try:
+                results[name] = await check()
+            except Exception:  # noqa: BLE001 - a failing probe means unhealthy, not a crash
+                results[name] = False
+        healthy = all(results.values())
+        body = ",".join(f'"{k}":{str(v).lower()}' for k, v in results.items())
+        return AsgiResponse(f'{{"healthy":{str(healthy).lower()},{body}}}'.encode(), 200 if healthy else 503)
+
+    return health
+
+
+def service_app(
+    broker: RabbitBroker,
+    registry: CollectorRegistry,
+    *,
+    extra_checks: Sequence[tuple[str, HealthCheck]] = (),
+    on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    after_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> AsgiFastStream:
+    return AsgiFastStream(
+        broker,
+        asgi_routes=[("/metrics", make_asgi_app(registry)), ("/health", health_route(broker, extra_checks))],
+        on_startup=list(on_startup),
+        after_startup=list(after_startup),
+        on_shutdown=list(on_shutdown),
+    )
+
+
+def serve(app: AsgiFastStream, settings: ObservabilitySettings) -> None:
+    """Run the service until SIGINT/SIGTERM (uvicorn drives the ASGI lifespan)."""
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")

@@ -1,0 +1,35 @@
+"""Prometheus metrics shared by every consumer, on an explicit per-app registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+@dataclass
+class ConsumerMetrics:
+    """What every stage reports about the messages it settles."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.messages = Counter(
+            "aquaflow_messages_total",
+            "Messages settled by a stage, by outcome (ok, retried, dead_lettered, duplicate).",
+            ["stage", "outcome"],
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "aquaflow_dead_letters_total",
+            "Messages sent to the dead-letter queue, by stage and reason code.",
+            ["stage", "reason"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "aquaflow_message_duration_seconds",
+            "Time from delivery to settlement of one message.",
+            ["stage"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )

@@ -1,0 +1,58 @@
+"""Settings fragments that services compose into their own settings class.
+
+Each fragment reads its own environment prefix, so an operator sets for example
+``AQUAFLOW_BROKER_URL`` once and every service that talks to the broker picks it up.
+Secrets are ``SecretStr`` and never appear in logs or reprs.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BrokerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AQUAFLOW_BROKER_", extra="ignore")
+
+    url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    # Every exchange and queue name starts with this; tests use a unique one per run.
+    prefix: str = Field(default="aquaflow", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    # RabbitMQ dead-letters a message after this many deliveries even if a consumer
+    # died before it could decide (SIGKILL while processing a poison message).
+    delivery_limit: int = Field(default=10, ge=1)
+    # Our own bound on retries of transient failures; below the queue's limit.
+    max_attempts: int = Field(default=5, ge=1)
+    retry_backoff_seconds: float = Field(default=0.5, ge=0.0)
+    prefetch: int = Field(default=16, ge=1)
+
+
+class S3Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AQUAFLOW_S3_", extra="ignore")
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: SecretStr = SecretStr("minioadmin")
+    secret_access_key: SecretStr = SecretStr("minioadmin")
+    # Objects larger than this are refused before download.
+    max_object_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+
+
+class ObservabilitySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AQUAFLOW_HTTP_", extra="ignore")
+
+    host: str = "0.0.0.0"  # noqa: S104 - services run in containers and must be scrapeable
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = "INFO"
+
+
+def env_names(settings_cls: type[BaseSettings]) -> set[str]:
+    """The environment variables a settings class reads (upper case)."""
+    prefix = str(settings_cls.model_config.get("env_prefix", ""))
+    names: set[str] = set()
+    for field_name, field in settings_cls.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseSettings):
+            names |= env_names(annotation)
+        else:
+            names.add(f"{prefix}{field_name}".upper())
+    return names

@@ -1,0 +1,79 @@
+"""The broker topology, declared in this one place.
+
+One durable topic exchange carries every event. Each stage consumes from its own
+durable quorum queue, bound by routing key, with a delivery limit and a
+dead-letter exchange. Dead letters land in one quorum queue with the failing
+stage in their routing key (``<stage>.failed``) and the reason in their headers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+
+OBJECT_RECEIVED = "object.received"
+INFERENCE_COMPLETED = "inference.completed"
+# MinIO's AMQP target publishes bucket notifications with this routing key.
+S3_NOTIFICATION = "s3.notification"
+
+
+def inference_requested(model: str) -> str:
+    return f"inference.requested.{model}"
+
+
+def result_available(profile: str, tenant: str) -> str:
+    return f"result.{profile}.{tenant}"
+
+
+def failed(stage: str) -> str:
+    return f"{stage}.failed"
+
+
+@dataclass(frozen=True)
+class Topology:
+    prefix: str = "aquaflow"
+    delivery_limit: int = 10
+
+    @property
+    def events(self) -> RabbitExchange:
+        return RabbitExchange(f"{self.prefix}.events", type=ExchangeType.TOPIC, durable=True)
+
+    @property
+    def dead_letters(self) -> RabbitExchange:
+        return RabbitExchange(f"{self.prefix}.dead", type=ExchangeType.TOPIC, durable=True)
+
+    @property
+    def dead_letter_queue(self) -> RabbitQueue:
+        return RabbitQueue(
+            f"{self.prefix}.dead-letter",
+            durable=True,
+            queue_type=QueueType.QUORUM,
+            routing_key="#",
+        )
+
+    def work_queue(self, stage: str, routing_key: str) -> RabbitQueue:
+        """The durable quorum queue a stage consumes, bound to ``routing_key``."""
+        return RabbitQueue(
+            f"{self.prefix}.{stage}",
+            durable=True,
+            queue_type=QueueType.QUORUM,
+            routing_key=routing_key,
+            arguments={
+                "x-delivery-limit": self.delivery_limit,
+                "x-dead-letter-exchange": self.dead_letters.name,
+                "x-dead-letter-routing-key": failed(stage),
+            },
+        )
+
+    def ingest_queue(self) -> RabbitQueue:
+        return self.work_queue("ingest", S3_NOTIFICATION)
+
+    def router_queue(self) -> RabbitQueue:
+        return self.work_queue("router", OBJECT_RECEIVED)
+
+    def inference_queue(self, model: str) -> RabbitQueue:
+        return self.work_queue(f"inference.{model}", inference_requested(model))
+
+    def results_queue(self) -> RabbitQueue:
+        return self.work_queue("results", INFERENCE_COMPLETED)

@@ -1,0 +1,44 @@
+"""Fixtures shared by every suite: the real broker, isolated by a unique prefix per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from aquaflow_devstack.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server, start_s3
+from aquaflow_shared.settings import BrokerSettings, S3Settings
+from tests.support.rabbit import RabbitAdmin, ensure_rabbitmq, unique_prefix
+
+
+@pytest.fixture(scope="session")
+def rabbit_url() -> str:
+    return ensure_rabbitmq()
+
+
+@pytest.fixture
+def broker_settings(rabbit_url: str) -> BrokerSettings:
+    return BrokerSettings(
+        url=rabbit_url, prefix=unique_prefix(), max_attempts=3, retry_backoff_seconds=0.05, delivery_limit=6
+    )
+
+
+@pytest.fixture
+async def rabbit(broker_settings: BrokerSettings, rabbit_url: str) -> AsyncIterator[RabbitAdmin]:
+    async with RabbitAdmin(rabbit_url, broker_settings.prefix) as admin:
+        yield admin
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server, one per test session; tests use their own buckets."""
+    server = start_s3()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(s3_server: S3Server) -> S3Settings:
+    return S3Settings(
+        endpoint_url=s3_server.endpoint_url, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY, region=REGION
+    )

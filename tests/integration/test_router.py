@@ -1,0 +1,59 @@
+"""The router against the real RabbitMQ: routed requests, and dead letters with reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aquaflow_router.app import create_app
+from aquaflow_router.settings import RouterSettings
+from aquaflow_shared.contracts import ObjectReceived, ObjectRef
+from aquaflow_shared.delivery import CODE_HEADER, REASON_HEADER
+from aquaflow_shared.settings import BrokerSettings, ObservabilitySettings
+from aquaflow_shared.topology import OBJECT_RECEIVED, Topology
+from tests.support.polling import eventually
+from tests.support.rabbit import RabbitAdmin
+
+pytestmark = pytest.mark.integration
+
+ROUTING = Path(__file__).resolve().parents[2] / "config" / "routing.yaml"
+
+
+def received(bucket: str, key: str, **metadata: str) -> ObjectReceived:
+    obj = ObjectRef(bucket=bucket, key=key, etag="abc123", metadata=metadata)
+    return ObjectReceived(
+        message_id=obj.upload_id(), correlation_id=obj.upload_id(), tenant="lov", object=obj, source="s3-poller"
+    )
+
+
+async def test_routes_by_bucket_and_dead_letters_what_matches_nothing(
+    broker_settings: BrokerSettings, rabbit: RabbitAdmin
+) -> None:
+    topology = Topology(prefix=broker_settings.prefix)
+    settings = RouterSettings(routing_table=ROUTING, broker=broker_settings, http=ObservabilitySettings(port=0))
+    app = create_app(settings)
+    requests = await rabbit.tap(topology.events.name, "inference.requested.*")
+    async with app:
+        good = received("plankton-flowcam", "run1/cell 01.png")
+        by_metadata = received("anything-else", "x/scan.tif", instrument="zooscan")
+        unroutable = received("unknown-bucket", "a.png")
+        for event in (good, by_metadata, unroutable):
+            await rabbit.publish(topology.events.name, OBJECT_RECEIVED, event.model_dump_json().encode())
+        await rabbit.publish(topology.events.name, OBJECT_RECEIVED, b"{not json")
+        await rabbit.publish(topology.events.name, OBJECT_RECEIVED, b'{"schema_version": 99}')
+
+        routed = await eventually(requests.bodies, until=lambda b: len(b) >= 2)
+        dead = await eventually(
+            lambda: rabbit.queue_messages(topology.dead_letter_queue.name), until=lambda m: len(m) >= 3
+        )
+
+    assert {(r["object"]["key"], r["profile"], r["model"]) for r in routed} == {
+        ("run1/cell 01.png", "flowcam", "plankton_classifier"),
+        ("x/scan.tif", "zooscan", "plankton_classifier"),
+    }
+    assert all(r["correlation_id"] == good.correlation_id for r in routed if r["object"]["key"] == "run1/cell 01.png")
+    reasons = {str(m.headers[CODE_HEADER]): str(m.headers[REASON_HEADER]) for m in dead}
+    assert set(reasons) == {"no_route", "malformed", "schema_version"}
+    assert "s3://unknown-bucket/a.png" in reasons["no_route"]
+    assert all(m.routing_key == "router.failed" for m in dead)

@@ -1,0 +1,1 @@
+"""Test harness: finds or starts the real parts the tests talk to."""

@@ -1,0 +1,147 @@
+"""The real RabbitMQ: found on 127.0.0.1:5672, started if installed but stopped.
+
+Each test gets its own name prefix, and everything declared under it is deleted
+afterwards, so the suite can run again and again on the same broker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+
+from tests.support.polling import wait_for
+
+RABBIT_URL = os.environ.get("AQUAFLOW_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def ensure_rabbitmq() -> str:
+    if _port_open("127.0.0.1", 5672):
+        return RABBIT_URL
+    server = shutil.which("rabbitmq-server")
+    if server is None:
+        raise RuntimeError("RabbitMQ is not reachable on 127.0.0.1:5672 and rabbitmq-server is not installed")
+    subprocess.run([server, "-detached"], check=True)  # noqa: S603 - the machine's own server
+    wait_for(lambda: _port_open("127.0.0.1", 5672), timeout=60, what="RabbitMQ listening on 5672")
+    return RABBIT_URL
+
+
+def unique_prefix(stem: str = "t") -> str:
+    return f"aqf-{stem}-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class QueueTap:
+    """A private queue bound to an exchange, collecting what is routed to it."""
+
+    channel: aio_pika.abc.AbstractChannel
+    queue: aio_pika.abc.AbstractQueue
+    messages: list[aio_pika.abc.AbstractIncomingMessage] = field(default_factory=list)
+
+    async def drain(self) -> list[aio_pika.abc.AbstractIncomingMessage]:
+        while (message := await self.queue.get(no_ack=True, fail=False)) is not None:
+            self.messages.append(message)
+        return self.messages
+
+    async def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(m.body) for m in await self.drain()]
+
+
+class RabbitAdmin:
+    """Direct aio-pika access for tests: publish raw bodies, tap exchanges, clean up."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self._declared_queues: list[str] = []
+
+    async def __aenter__(self) -> RabbitAdmin:
+        self._connection = await aio_pika.connect_robust(self.url)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.delete_everything()
+        assert self._connection is not None
+        await self._connection.close()
+
+    async def channel(self) -> aio_pika.abc.AbstractChannel:
+        assert self._connection is not None
+        return await self._connection.channel()
+
+    async def tap(self, exchange: str, routing_key: str) -> QueueTap:
+        channel = await self.channel()
+        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(f"{self.prefix}.tap.{uuid.uuid4().hex[:6]}", exclusive=True)
+        await queue.bind(ex, routing_key)
+        return QueueTap(channel, queue)
+
+    async def publish(
+        self, exchange: str, routing_key: str, body: bytes, *, message_id: str | None = None, headers: dict[str, Any] | None = None
+    ) -> None:
+        channel = await self.channel()
+        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        await ex.publish(
+            aio_pika.Message(
+                body,
+                message_id=message_id or uuid.uuid4().hex,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                content_type="application/json",
+                headers=headers or {},
+            ),
+            routing_key=routing_key,
+        )
+        await channel.close()
+
+    async def queue_messages(self, name: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
+        """Read every message of a durable queue without consuming it (nack + requeue)."""
+        channel = await self.channel()
+        queue = await channel.get_queue(name, ensure=False)
+        seen: list[aio_pika.abc.AbstractIncomingMessage] = []
+        while (message := await queue.get(no_ack=False, fail=False, timeout=5)) is not None:
+            seen.append(message)
+        for message in seen:
+            await message.nack(requeue=True)
+        await channel.close()
+        return seen
+
+    async def delete_everything(self) -> None:
+        """Delete this prefix's queues and exchanges (names are known from the topology)."""
+        from aquaflow_shared.topology import Topology  # noqa: PLC0415
+
+        topology = Topology(prefix=self.prefix)
+        queue_names = [f"{self.prefix}.{stage}" for stage in ("ingest", "router", "results", "dead-letter")]
+        queue_names += [f"{self.prefix}.inference.{m}" for m in ("plankton_classifier", "fish_detector", "litter_tiles")]
+        assert self._connection is not None
+        for name in queue_names:
+            channel = await self._connection.channel()
+            try:
+                await channel.queue_delete(name)
+            except aio_pika.exceptions.ChannelClosed:
+                pass
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+        for name in (topology.events.name, topology.dead_letters.name):
+            channel = await self._connection.channel()
+            try:
+                await channel.exchange_delete(name)
+            except aio_pika.exceptions.ChannelClosed:
+                pass
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+
