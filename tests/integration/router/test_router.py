@@ -17,7 +17,7 @@ from tests.support.rabbit import RabbitAdmin
 
 pytestmark = pytest.mark.integration
 
-ROUTING = Path(__file__).resolve().parents[2] / "config" / "routing.yaml"
+ROUTING = Path(__file__).resolve().parents[3] / "config" / "routing.yaml"
 
 
 def received(bucket: str, key: str, **metadata: str) -> ObjectReceived:
