@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
+from aquaflow_results.mongo import MongoResultStore
+from aquaflow_results.store import InMemoryResultStore, ResultStore
 from aquaflow_devstack.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server, start_s3
 from aquaflow_shared.settings import BrokerSettings, S3Settings
 from tests.support.rabbit import RabbitAdmin, ensure_rabbitmq, unique_prefix
@@ -42,3 +46,32 @@ def s3_settings(s3_server: S3Server) -> S3Settings:
     return S3Settings(
         endpoint_url=s3_server.endpoint_url, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY, region=REGION
     )
+
+
+MONGODB_URL = os.environ.get("MONGODB_URL")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if MONGODB_URL:
+        return "MongoDB: real server from MONGODB_URL"
+    return "MongoDB: no server reachable (MONGODB_URL unset): results tests use the FAKE InMemoryResultStore"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not MONGODB_URL:
+        terminalreporter.write_line(
+            "NOTE: MongoDB tests ran against the FAKE in-process store; set MONGODB_URL to run them on a real server.",
+            yellow=True,
+        )
+
+
+@pytest.fixture
+async def result_store() -> AsyncIterator[ResultStore]:
+    """MongoDB when MONGODB_URL is set (a fresh database per test), else the labelled fake."""
+    if MONGODB_URL:
+        store: ResultStore = MongoResultStore(MONGODB_URL, unique_prefix("db"), "results", timeout_seconds=5)
+    else:
+        store = InMemoryResultStore()
+    await store.open()
+    yield store
+    await store.close()

@@ -36,16 +36,19 @@ def service_app(
     registry: CollectorRegistry,
     *,
     extra_checks: Sequence[tuple[str, HealthCheck]] = (),
+    extra_routes: Sequence[tuple[str, ASGIApp]] = (),
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     after_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    after_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> AsgiFastStream:
     return AsgiFastStream(
         broker,
-        asgi_routes=[("/metrics", make_asgi_app(registry)), ("/health", health_route(broker, extra_checks))],
+        asgi_routes=[("/metrics", make_asgi_app(registry)), ("/health", health_route(broker, extra_checks)), *extra_routes],
         on_startup=list(on_startup),
         after_startup=list(after_startup),
         on_shutdown=list(on_shutdown),
+        after_shutdown=list(after_shutdown),
     )
 
 

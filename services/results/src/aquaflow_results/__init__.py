@@ -1,0 +1,1 @@
+"""aquaflow results service."""

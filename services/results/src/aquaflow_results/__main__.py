@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from aquaflow_shared.http import serve
+
+from aquaflow_results.app import create_app
+from aquaflow_results.settings import ResultsSettings
+
+
+def main() -> None:
+    settings = ResultsSettings()
+    serve(create_app(settings), settings.http)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""What a stored result looks like: pure mapping from events to documents, no I/O."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from aquaflow_shared.contracts import InferenceCompleted, ResultAvailable, derive_id
+
+# The unique key: one result per object version and model, however often the
+# inference event is delivered.
+UNIQUE_FIELDS = ("object.bucket", "object.key", "object.etag", "object.version_id", "model")
+
+
+def result_id(completed: InferenceCompleted) -> str:
+    return derive_id("result", *completed.object.identity, completed.model)
+
+
+def result_document(completed: InferenceCompleted, stored_at: datetime) -> dict[str, Any]:
+    body = completed.model_dump(mode="python", exclude={"message_id", "schema_version"})
+    return {
+        "_id": result_id(completed),
+        **body,
+        "inference_message_id": completed.message_id,
+        "summary": summarize(completed),
+        "stored_at": stored_at,
+        "event_published_at": None,
+    }
+
+
+def summarize(completed: InferenceCompleted) -> dict[str, float | int | str]:
+    """A few fields a downstream subscriber can act on without reading the result."""
+    summary: dict[str, float | int | str] = {}
+    if completed.classification is not None:
+        summary["label"] = completed.classification.label
+        summary["score"] = round(completed.classification.score, 4)
+    if completed.regions:
+        summary["regions"] = len(completed.regions)
+        labels = Counter(r.classification.label for r in completed.regions if r.classification is not None)
+        if labels:
+            summary["top_region_label"] = labels.most_common(1)[0][0]
+    if completed.detections:
+        summary["detections"] = len(completed.detections)
+    for label, count in sorted(completed.counts.items()):
+        summary[f"count.{label}"] = count
+    return summary
+
+
+def result_event(completed: InferenceCompleted, stored_at: datetime) -> ResultAvailable:
+    rid = result_id(completed)
+    return ResultAvailable(
+        message_id=derive_id("result.available", rid),
+        correlation_id=completed.correlation_id,
+        tenant=completed.tenant,
+        result_id=rid,
+        object=completed.object,
+        profile=completed.profile,
+        model=completed.model,
+        model_version=completed.model_version,
+        summary=summarize(completed),
+        stored_at=stored_at,
+    )
