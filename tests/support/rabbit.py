@@ -8,35 +8,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
 
-from tests.support.polling import wait_for
+from aquaflow_devstack.rabbitmq import delete_topology
+from aquaflow_devstack.rabbitmq import ensure_rabbitmq as devstack_ensure_rabbitmq
 
+ALL_MODELS = ("plankton_classifier", "fish_detector", "litter_tiles")
 RABBIT_URL = os.environ.get("AQUAFLOW_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
 def ensure_rabbitmq() -> str:
-    if _port_open("127.0.0.1", 5672):
-        return RABBIT_URL
-    server = shutil.which("rabbitmq-server")
-    if server is None:
-        raise RuntimeError("RabbitMQ is not reachable on 127.0.0.1:5672 and rabbitmq-server is not installed")
-    subprocess.run([server, "-detached"], check=True)  # noqa: S603 - the machine's own server
-    wait_for(lambda: _port_open("127.0.0.1", 5672), timeout=60, what="RabbitMQ listening on 5672")
-    return RABBIT_URL
+    return devstack_ensure_rabbitmq(RABBIT_URL)
 
 
 def unique_prefix(stem: str = "t") -> str:
@@ -119,29 +105,4 @@ class RabbitAdmin:
         return seen
 
     async def delete_everything(self) -> None:
-        """Delete this prefix's queues and exchanges (names are known from the topology)."""
-        from aquaflow_shared.topology import Topology  # noqa: PLC0415
-
-        topology = Topology(prefix=self.prefix)
-        queue_names = [f"{self.prefix}.{stage}" for stage in ("ingest", "router", "results", "dead-letter")]
-        queue_names += [f"{self.prefix}.inference.{m}" for m in ("plankton_classifier", "fish_detector", "litter_tiles")]
-        assert self._connection is not None
-        for name in queue_names:
-            channel = await self._connection.channel()
-            try:
-                await channel.queue_delete(name)
-            except aio_pika.exceptions.ChannelClosed:
-                pass
-            finally:
-                if not channel.is_closed:
-                    await channel.close()
-        for name in (topology.events.name, topology.dead_letters.name):
-            channel = await self._connection.channel()
-            try:
-                await channel.exchange_delete(name)
-            except aio_pika.exceptions.ChannelClosed:
-                pass
-            finally:
-                if not channel.is_closed:
-                    await channel.close()
-
+        await delete_topology(self.url, self.prefix, ALL_MODELS)

@@ -1,0 +1,50 @@
+# aquaflow: the commands. `make demo` runs the main job, `make test` the checks.
+.PHONY: venv demo test lint typecheck unit integration e2e slow models triton clean
+
+VENV := .venv
+PY := $(VENV)/bin/python
+SERVICE_SRC := shared/src services/ingest/src services/router/src services/inference/src services/results/src devstack/src
+
+venv:
+	@scripts/bootstrap.sh
+
+# Start the stack natively (RabbitMQ here, moto S3, Triton from the wheel, the four
+# services), upload the sample images, print and save the results, stop everything.
+demo: venv
+	$(PY) -m aquaflow_devstack.demo
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: venv
+	$(PY) -m mypy $(SERVICE_SRC)
+
+# ruff, mypy and the default suite (unit, integration, end-to-end; not the slow runs).
+test: lint typecheck
+	$(PY) -m pytest
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+integration: venv
+	$(PY) -m pytest tests/integration
+
+e2e: venv
+	$(PY) -m pytest tests/e2e
+
+# Fault runs and other long scenarios, kept out of the default run.
+slow: venv
+	$(PY) -m pytest -m slow
+
+# Retrain every model and rewrite the model cards' metrics (CPU, minutes).
+models: venv
+	$(PY) -m pip install --quiet -c training/constraints.txt torch==2.13.0 onnx onnxscript
+	$(PY) -m training.train_all
+
+# Serve model_repository/ with the Triton binary from the wheel, in the foreground.
+triton: venv
+	$(PY) -m aquaflow_devstack.triton --repository model_repository --workdir build/triton
+
+clean:
+	rm -rf build out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,152 @@
+"""The whole aquaflow stack, natively: what `make demo` and the end-to-end tests run.
+
+RabbitMQ is the machine's own; S3 is moto's server; Triton is the binary from the
+nvidia-pytriton wheel (or one already running); the four services run as their own
+processes, exactly as their console scripts start them, configured only through
+the environment. MinIO's role of announcing uploads is played by publishing
+MinIO-format notifications into the events exchange.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+
+from aquaflow_devstack.minio_events import minio_put_event
+from aquaflow_devstack.ports import free_port
+from aquaflow_devstack.processes import ServiceProcess
+from aquaflow_devstack.rabbitmq import DEFAULT_URL, ensure_rabbitmq
+from aquaflow_devstack.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server, start_s3
+from aquaflow_shared.topology import S3_NOTIFICATION, Topology
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class StackConfig:
+    prefix: str
+    workdir: Path
+    buckets: dict[str, str]  # bucket → tenant
+    models: tuple[str, ...] = ("plankton_classifier",)
+    model_repository: Path = REPO_ROOT / "model_repository"
+    routing_table: Path = REPO_ROOT / "config" / "routing.yaml"
+    broker_url: str = DEFAULT_URL
+    mongodb_url: str | None = None
+    triton_grpc_url: str | None = None  # use a running Triton instead of starting one
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class NativeStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.topology = Topology(prefix=config.prefix)
+        self.s3: S3Server | None = None
+        self.triton: Any = None
+        self.services: dict[str, ServiceProcess] = {}
+
+    def __enter__(self) -> NativeStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, progress: Callable[[str], None] = lambda _: None) -> None:
+        cfg = self.config
+        progress("RabbitMQ")
+        ensure_rabbitmq(cfg.broker_url)
+        progress("S3 (moto)")
+        self.s3 = start_s3()
+        s3 = self.s3.client()
+        for bucket in cfg.buckets:
+            s3.create_bucket(Bucket=bucket)
+        grpc_url = cfg.triton_grpc_url
+        if grpc_url is None:
+            progress("Triton")
+            from aquaflow_devstack.triton import start_triton  # noqa: PLC0415 - only when needed
+
+            self.triton = start_triton(cfg.model_repository, cfg.workdir / "triton")
+            grpc_url = self.triton.grpc_url
+        common = {
+            "AQUAFLOW_BROKER_URL": cfg.broker_url,
+            "AQUAFLOW_BROKER_PREFIX": cfg.prefix,
+            "AQUAFLOW_S3_ENDPOINT_URL": self.s3.endpoint_url,
+            "AQUAFLOW_S3_ACCESS_KEY_ID": ACCESS_KEY,
+            "AQUAFLOW_S3_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AQUAFLOW_S3_REGION": REGION,
+            **cfg.extra_env,
+        }
+        specs: list[tuple[str, str, dict[str, str]]] = [
+            ("results", "aquaflow_results", {"AQUAFLOW_RESULTS_MONGODB_URL": cfg.mongodb_url} if cfg.mongodb_url else {}),
+            *[
+                (
+                    f"inference-{model}",
+                    "aquaflow_inference",
+                    {"AQUAFLOW_INFERENCE_MODEL": model, "AQUAFLOW_INFERENCE_TRITON_GRPC_URL": grpc_url},
+                )
+                for model in cfg.models
+            ],
+            ("router", "aquaflow_router", {"AQUAFLOW_ROUTER_ROUTING_TABLE": str(cfg.routing_table)}),
+            ("ingest", "aquaflow_ingest", {"AQUAFLOW_INGEST_BUCKETS": json.dumps(cfg.buckets)}),
+        ]
+        for name, module, env in specs:
+            service = ServiceProcess(
+                name, module, {**common, **env}, free_port(), cfg.workdir / "logs" / f"{name}.log"
+            )
+            self.services[name] = service
+            progress(name)
+            service.start()
+        for service in self.services.values():
+            service.wait_healthy(timeout=120)
+
+    def stop(self) -> None:
+        for service in reversed(list(self.services.values())):
+            service.stop()
+        if self.triton is not None:
+            self.triton.stop()
+            self.triton = None
+        if self.s3 is not None:
+            self.s3.stop()
+            self.s3 = None
+
+    @property
+    def results_url(self) -> str:
+        return self.services["results"].base_url
+
+    def upload(self, bucket: str, key: str, body: bytes, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+        """Put an object into S3 and return the MinIO notification announcing it."""
+        assert self.s3 is not None
+        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        client = self.s3.client()
+        put = client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {})
+        return minio_put_event(
+            bucket, key, etag=put["ETag"], size=len(body), content_type=content_type, user_metadata=metadata
+        )
+
+    async def notify(self, events: list[dict[str, Any]]) -> None:
+        """Publish notifications as MinIO's AMQP target does: persistent, confirmed, into the events exchange."""
+        connection = await aio_pika.connect(self.config.broker_url)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True)
+            exchange = await channel.declare_exchange(
+                self.topology.events.name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            for event in events:
+                await exchange.publish(
+                    aio_pika.Message(
+                        json.dumps(event).encode(),
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        content_type="application/json",
+                    ),
+                    routing_key=S3_NOTIFICATION,
+                )

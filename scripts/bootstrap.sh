@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Creates .venv and installs every package of the monorepo (editable) plus the
+# development tools, pinned by constraints.txt. The Triton binary comes inside the
+# nvidia-pytriton wheel. Re-running is cheap: it reinstalls only when a pyproject
+# or the constraints changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python_bin="${PYTHON:-}"
+if [ -z "$python_bin" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      python_bin="$candidate"; break
+    fi
+  done
+fi
+if [ -z "$python_bin" ]; then
+  echo "aquaflow needs Python 3.11 (the Triton Python-backend stub in nvidia-pytriton is built for it)" >&2
+  exit 1
+fi
+
+[ -x .venv/bin/python ] || "$python_bin" -m venv .venv
+
+packages=(shared devstack services/ingest services/router services/inference services/results)
+stamp=.venv/.aquaflow-install-stamp
+wanted=$(cat constraints.txt pyproject.toml "${packages[@]/%//pyproject.toml}" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade "pip>=24"
+  args=()
+  for package in "${packages[@]}"; do args+=(-e "$package"); done
+  .venv/bin/python -m pip install --quiet -c constraints.txt "${args[@]}" -e ".[dev]"
+  echo "$wanted" > "$stamp"
+fi
