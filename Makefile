@@ -3,7 +3,7 @@
 
 VENV := .venv
 PY := $(VENV)/bin/python
-SERVICE_SRC := shared/src services/ingest/src services/router/src services/inference/src services/results/src devstack/src
+MYPY_PACKAGES := -p aquaflow_shared -p aquaflow_ingest -p aquaflow_router -p aquaflow_inference -p aquaflow_results -p aquaflow_devstack
 
 venv:
 	@scripts/bootstrap.sh
@@ -18,7 +18,7 @@ lint: venv
 	$(PY) -m ruff format --check .
 
 typecheck: venv
-	$(PY) -m mypy $(SERVICE_SRC)
+	$(PY) -m mypy $(MYPY_PACKAGES)
 
 # ruff, mypy and the default suite (unit, integration, end-to-end; not the slow runs).
 test: lint typecheck

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aquaflow_devstack.observe import DeadLetter, stored_results, take_dead_letters
 from aquaflow_devstack.samples import Sample, real_images
 from aquaflow_devstack.stack import NativeStack, StackConfig
+
 from aquaflow_shared.settings import BrokerSettings
 from tests.conftest import MONGODB_URL
 from tests.support.polling import eventually
@@ -54,7 +54,8 @@ async def test_uploads_end_as_one_result_each_and_corrupt_images_as_dead_letters
     stack: NativeStack, rabbit: RabbitAdmin
 ) -> None:
     good, corrupt = chosen_samples()
-    assert len(good) >= 15 and len(corrupt) >= 3
+    assert len(good) >= 15
+    assert len(corrupt) >= 3
     announced = await rabbit.tap(stack.topology.events.name, "result.#")
 
     events = [stack.upload(BUCKET, s.key, s.path.read_bytes()) for s in good + corrupt]

@@ -24,7 +24,9 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
-def wait_for(check: Callable[[], bool], *, timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> None:
+def wait_for(
+    check: Callable[[], bool], *, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
-
 from aquaflow_devstack.rabbitmq import delete_topology
 from aquaflow_devstack.rabbitmq import ensure_rabbitmq as devstack_ensure_rabbitmq
 
@@ -76,7 +75,13 @@ class RabbitAdmin:
         return QueueTap(channel, queue)
 
     async def publish(
-        self, exchange: str, routing_key: str, body: bytes, *, message_id: str | None = None, headers: dict[str, Any] | None = None
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str | None = None,
+        headers: dict[str, Any] | None = None,
     ) -> None:
         channel = await self.channel()
         ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)

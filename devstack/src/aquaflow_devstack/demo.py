@@ -43,7 +43,7 @@ def describe(result: dict[str, Any]) -> str:
     return json.dumps(result.get("summary", {}))
 
 
-async def run(out_dir: Path, limit: int | None, timeout: float) -> int:
+async def run(out_dir: Path, limit: int | None, settle_seconds: float) -> int:
     samples = real_images()[:limit] if limit else real_images()
     prefix = f"aquaflow-demo-{uuid.uuid4().hex[:6]}"
     config = StackConfig(
@@ -66,7 +66,7 @@ async def run(out_dir: Path, limit: int | None, timeout: float) -> int:
         pending = {(bucket_for(s), s.key) for s in samples}
         results: dict[tuple[str, str], dict[str, Any]] = {}
         dead: dict[tuple[str, str], DeadLetter] = {}
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + settle_seconds
         with tqdm(total=len(pending), desc="uploads settled", unit="image") as bar:
             while pending and time.monotonic() < deadline:
                 for result in await stored_results(stack.results_url, tenant=TENANT):
@@ -99,7 +99,9 @@ def table_rows(
             rows.append({"image": sample.key, "profile": result["profile"], "outcome": describe(result)})
         elif where in dead:
             letter = dead[where]
-            rows.append({"image": sample.key, "profile": "-", "outcome": f"DEAD LETTER ({letter.stage}): {letter.reason}"})
+            rows.append(
+                {"image": sample.key, "profile": "-", "outcome": f"DEAD LETTER ({letter.stage}): {letter.reason}"}
+            )
         else:
             rows.append({"image": sample.key, "profile": "-", "outcome": "no outcome before the deadline"})
     return rows

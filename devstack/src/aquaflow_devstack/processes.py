@@ -30,7 +30,9 @@ class ServiceProcess:
         env = {**os.environ, **self.env, "AQUAFLOW_HTTP_HOST": "127.0.0.1", "AQUAFLOW_HTTP_PORT": str(self.http_port)}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", self.module], env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
 
     def healthy(self) -> bool:
         try:

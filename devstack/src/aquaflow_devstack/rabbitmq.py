@@ -28,9 +28,9 @@ def ensure_rabbitmq(url: str = DEFAULT_URL, timeout: float = 60.0) -> str:
 
 async def delete_topology(url: str, prefix: str, models: tuple[str, ...]) -> None:
     """Delete every queue and exchange a stack with this prefix declared."""
-    import aio_pika  # noqa: PLC0415 - only the async callers need it
+    import aio_pika
 
-    from aquaflow_shared.topology import Topology  # noqa: PLC0415
+    from aquaflow_shared.topology import Topology
 
     topology = Topology(prefix=prefix)
     queues = [topology.ingest_queue(), topology.router_queue(), topology.results_queue(), topology.dead_letter_queue]

@@ -73,7 +73,7 @@ class NativeStack:
         grpc_url = cfg.triton_grpc_url
         if grpc_url is None:
             progress("Triton")
-            from aquaflow_devstack.triton import start_triton  # noqa: PLC0415 - only when needed
+            from aquaflow_devstack.triton import start_triton
 
             self.triton = start_triton(cfg.model_repository, cfg.workdir / "triton")
             grpc_url = self.triton.grpc_url
@@ -87,7 +87,11 @@ class NativeStack:
             **cfg.extra_env,
         }
         specs: list[tuple[str, str, dict[str, str]]] = [
-            ("results", "aquaflow_results", {"AQUAFLOW_RESULTS_MONGODB_URL": cfg.mongodb_url} if cfg.mongodb_url else {}),
+            (
+                "results",
+                "aquaflow_results",
+                {"AQUAFLOW_RESULTS_MONGODB_URL": cfg.mongodb_url} if cfg.mongodb_url else {},
+            ),
             *[
                 (
                     f"inference-{model}",
@@ -100,9 +104,7 @@ class NativeStack:
             ("ingest", "aquaflow_ingest", {"AQUAFLOW_INGEST_BUCKETS": json.dumps(cfg.buckets)}),
         ]
         for name, module, env in specs:
-            service = ServiceProcess(
-                name, module, {**common, **env}, free_port(), cfg.workdir / "logs" / f"{name}.log"
-            )
+            service = ServiceProcess(name, module, {**common, **env}, free_port(), cfg.workdir / "logs" / f"{name}.log")
             self.services[name] = service
             progress(name)
             service.start()

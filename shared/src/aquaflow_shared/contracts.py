@@ -14,8 +14,9 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
-from aquaflow_shared.errors import PermanentError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from aquaflow_shared.errors import PermanentError
 
 SCHEMA_VERSION = 1
 
@@ -44,7 +45,7 @@ class _Frozen(BaseModel):
 
 
 class Envelope(_Frozen):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1  # == SCHEMA_VERSION; a Literal so foreign versions fail validation
     message_id: str = Field(min_length=8, max_length=128)
     correlation_id: str = Field(min_length=8, max_length=128)
     tenant: RoutingSegment

@@ -81,7 +81,10 @@ class Settler:
             reason = f"{type(error).__name__}: {error}"
             if attempt >= self._max_attempts:
                 await self.dead_letter(
-                    message, reason=f"gave up after {attempt} attempts: {reason}", code="retries_exhausted", attempt=attempt
+                    message,
+                    reason=f"gave up after {attempt} attempts: {reason}",
+                    code="retries_exhausted",
+                    attempt=attempt,
                 )
                 await message.ack()
                 self._finish("dead_lettered", started, fields | {"reason": reason, "code": "retries_exhausted"})

@@ -17,7 +17,7 @@ HealthCheck = Callable[[], Awaitable[bool]]
 
 def health_route(broker: RabbitBroker, extra_checks: Sequence[tuple[str, HealthCheck]] = ()) -> ASGIApp:
     @get
-    async def health(scope: Scope) -> AsgiResponse:  # noqa: ARG001 - ASGI handler signature
+    async def health(scope: Scope) -> AsgiResponse:
         results = {"broker": await broker.ping(timeout=2.0)}
         for name, check in extra_checks:
             try:
@@ -44,7 +44,11 @@ def service_app(
 ) -> AsgiFastStream:
     return AsgiFastStream(
         broker,
-        asgi_routes=[("/metrics", make_asgi_app(registry)), ("/health", health_route(broker, extra_checks)), *extra_routes],
+        asgi_routes=[
+            ("/metrics", make_asgi_app(registry)),
+            ("/health", health_route(broker, extra_checks)),
+            *extra_routes,
+        ],
         on_startup=list(on_startup),
         after_startup=list(after_startup),
         on_shutdown=list(on_shutdown),

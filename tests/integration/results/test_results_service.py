@@ -48,6 +48,7 @@ async def test_redelivered_results_are_stored_and_announced_once(
     assert len(stored) == 2
     assert [r["summary"]["regions"] for r in by_key] == [3]
     assert bad.status_code == 400
-    assert health.status_code == 200 and health.json()["store"] is True
+    assert health.status_code == 200
+    assert health.json()["store"] is True
     assert dead[0].headers[CODE_HEADER] == "malformed"
     assert "message_id" in str(dead[0].headers[REASON_HEADER])

@@ -34,7 +34,9 @@ def compose() -> dict[str, Any]:
 
 
 def aquaflow_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: svc for name, svc in compose["services"].items() if svc.get("command", [""])[0] in SETTINGS_OF_COMMAND}
+    return {
+        name: svc for name, svc in compose["services"].items() if svc.get("command", [""])[0] in SETTINGS_OF_COMMAND
+    }
 
 
 def test_matches_the_compose_specification(compose: dict[str, Any]) -> None:
@@ -47,7 +49,11 @@ def test_runs_the_whole_stack_with_healthchecks(compose: dict[str, Any]) -> None
     services = compose["services"]
     for required in ("rabbitmq", "minio", "mongo", "triton", "prometheus", "grafana", "results", "router", "ingest"):
         assert required in services, required
-    models = {svc["environment"]["AQUAFLOW_INFERENCE_MODEL"] for svc in aquaflow_services(compose).values() if "AQUAFLOW_INFERENCE_MODEL" in svc["environment"]}
+    models = {
+        svc["environment"]["AQUAFLOW_INFERENCE_MODEL"]
+        for svc in aquaflow_services(compose).values()
+        if "AQUAFLOW_INFERENCE_MODEL" in svc["environment"]
+    }
     assert models == {p.name for p in (ROOT / "model_repository").iterdir() if (p / "config.pbtxt").exists()}
     for name, svc in services.items():
         if svc.get("restart") != "no":

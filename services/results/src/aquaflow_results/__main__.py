@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from aquaflow_shared.http import serve
-
 from aquaflow_results.app import create_app
 from aquaflow_results.settings import ResultsSettings
+from aquaflow_shared.http import serve
 
 
 def main() -> None:

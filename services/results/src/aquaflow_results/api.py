@@ -27,7 +27,7 @@ async def _respond(send: Send, status: int, payload: Any) -> None:
 
 
 def results_route(store: ResultStore) -> ASGIApp:
-    async def results(scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG001 - ASGI signature
+    async def results(scope: Scope, receive: Receive, send: Send) -> None:
         query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
         try:
             limit = min(int(query.pop("limit", "100")), MAX_LIMIT)

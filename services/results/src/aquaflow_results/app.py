@@ -10,6 +10,11 @@ from faststream.asgi import AsgiFastStream
 from faststream.message import StreamMessage
 from faststream.rabbit.annotations import RabbitMessage
 
+from aquaflow_results.api import results_route
+from aquaflow_results.mongo import MongoResultStore
+from aquaflow_results.service import record_result
+from aquaflow_results.settings import ResultsSettings
+from aquaflow_results.store import InMemoryResultStore, ResultStore
 from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, topology_of
 from aquaflow_shared.contracts import InferenceCompleted, ResultAvailable, decode
 from aquaflow_shared.delivery import Settler
@@ -17,12 +22,6 @@ from aquaflow_shared.http import service_app
 from aquaflow_shared.logging import configure_logging
 from aquaflow_shared.metrics import ConsumerMetrics
 from aquaflow_shared.topology import result_available
-
-from aquaflow_results.api import results_route
-from aquaflow_results.mongo import MongoResultStore
-from aquaflow_results.service import record_result
-from aquaflow_results.settings import ResultsSettings
-from aquaflow_results.store import InMemoryResultStore, ResultStore
 
 STAGE = "results"
 

@@ -35,9 +35,7 @@ class MongoResultStore:
             self._url, serverSelectionTimeoutMS=self._timeout_ms, timeoutMS=self._timeout_ms, tz_aware=True
         )
         try:
-            await self._collection.create_index(
-                [(f, ASCENDING) for f in UNIQUE_FIELDS], unique=True, name=UNIQUE_INDEX
-            )
+            await self._collection.create_index([(f, ASCENDING) for f in UNIQUE_FIELDS], unique=True, name=UNIQUE_INDEX)
             await self._collection.create_index([("tenant", ASCENDING), ("stored_at", ASCENDING)])
             await self._collection.create_index([("correlation_id", ASCENDING)])
         except ConnectionFailure as error:

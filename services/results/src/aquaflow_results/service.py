@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from aquaflow_shared.contracts import InferenceCompleted, ResultAvailable
-
 from aquaflow_results.documents import result_document, result_event
 from aquaflow_results.store import ResultStore
+from aquaflow_shared.contracts import InferenceCompleted, ResultAvailable
 
 Announce = Callable[[ResultAvailable], Awaitable[None]]
 

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from aquaflow_shared.http import serve
-
 from aquaflow_router.app import create_app
 from aquaflow_router.settings import RouterSettings
+from aquaflow_shared.http import serve
 
 
 def main() -> None:

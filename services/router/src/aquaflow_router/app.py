@@ -9,6 +9,9 @@ from faststream.asgi import AsgiFastStream
 from faststream.message import StreamMessage
 from faststream.rabbit.annotations import RabbitMessage
 
+from aquaflow_router.service import plan_inference
+from aquaflow_router.settings import RouterSettings
+from aquaflow_router.table_file import load_routing_table
 from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, topology_of
 from aquaflow_shared.contracts import ObjectReceived, decode
 from aquaflow_shared.delivery import Settler
@@ -16,10 +19,6 @@ from aquaflow_shared.http import service_app
 from aquaflow_shared.logging import configure_logging
 from aquaflow_shared.metrics import ConsumerMetrics
 from aquaflow_shared.topology import inference_requested
-
-from aquaflow_router.service import plan_inference
-from aquaflow_router.settings import RouterSettings
-from aquaflow_router.table_file import load_routing_table
 
 STAGE = "router"
 
@@ -45,9 +44,7 @@ def create_app(settings: RouterSettings) -> AsgiFastStream:
         retry_backoff_seconds=settings.broker.retry_backoff_seconds,
     )
 
-    @broker.subscriber(
-        topology.router_queue(), topology.events, ack_policy=AckPolicy.MANUAL, decoder=raw_body
-    )
+    @broker.subscriber(topology.router_queue(), topology.events, ack_policy=AckPolicy.MANUAL, decoder=raw_body)
     async def on_object_received(body: bytes, message: RabbitMessage) -> None:
         async def work() -> dict[str, Any]:
             received = decode(ObjectReceived, body)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from aquaflow_shared.contracts import InferenceRequested, ObjectReceived, derive_id
-
 from aquaflow_router.errors import NoRoute
 from aquaflow_router.routing import RoutingTable
+from aquaflow_shared.contracts import InferenceRequested, ObjectReceived, derive_id
 
 
 def plan_inference(received: ObjectReceived, table: RoutingTable) -> InferenceRequested:
