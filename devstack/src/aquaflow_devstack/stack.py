@@ -18,7 +18,7 @@ from typing import Any
 
 import aio_pika
 
-from aquaflow_devstack.minio_events import minio_put_event
+from aquaflow_devstack.minio_events import minio_event_for_put
 from aquaflow_devstack.ports import free_port
 from aquaflow_devstack.processes import ServiceProcess
 from aquaflow_devstack.rabbitmq import DEFAULT_URL, ensure_rabbitmq
@@ -130,10 +130,8 @@ class NativeStack:
         assert self.s3 is not None
         content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
         client = self.s3.client()
-        put = client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {})
-        return minio_put_event(
-            bucket, key, etag=put["ETag"], size=len(body), content_type=content_type, user_metadata=metadata
-        )
+        client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {})
+        return minio_event_for_put(client, bucket, key)
 
     async def notify(self, events: list[dict[str, Any]]) -> None:
         """Publish notifications as MinIO's AMQP target does: persistent, confirmed, into the events exchange."""
