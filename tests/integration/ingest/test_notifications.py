@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aquaflow_devstack.minio_events import minio_event, minio_event_for_put, minio_record
 from pydantic import SecretStr
 
 from aquaflow_ingest.app import create_app
@@ -17,7 +18,6 @@ from aquaflow_shared.topology import OBJECT_RECEIVED, S3_NOTIFICATION, Topology
 from tests.integration.ingest.support import IMAGES, REDIS_URL, IngestConfig, metric, real_images
 from tests.support.polling import eventually
 from tests.support.rabbit import RabbitAdmin
-from aquaflow_devstack.minio_events import minio_event, minio_event_for_put, minio_record
 
 pytestmark = pytest.mark.integration
 

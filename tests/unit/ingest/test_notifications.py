@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aquaflow_devstack.minio_events import aws_event, aws_record, minio_event, minio_record
 
 from aquaflow_ingest.errors import MalformedEvent
 from aquaflow_ingest.notifications import NotifiedObject, parse_notification
-from aquaflow_devstack.minio_events import aws_event, aws_record, minio_event, minio_record
 
 MODIFIED = datetime(2026, 3, 14, 9, 26, 53, 589_000, tzinfo=UTC)
 
