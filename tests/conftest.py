@@ -75,3 +75,19 @@ async def result_store() -> AsyncIterator[ResultStore]:
     await store.open()
     yield store
     await store.close()
+
+
+@pytest.fixture(scope="session")
+def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The real Triton binary from the nvidia-pytriton wheel, serving the project's model_repository/."""
+    from pathlib import Path
+
+    from aquaflow_devstack.triton import TritonUnavailable, start_triton
+
+    repository = Path(__file__).resolve().parents[1] / "model_repository"
+    try:
+        server = start_triton(repository, tmp_path_factory.mktemp("triton"))
+    except TritonUnavailable as missing:
+        pytest.skip(f"Triton binary not installed: {missing}")
+    yield server
+    server.stop()

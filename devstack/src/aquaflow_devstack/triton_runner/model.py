@@ -25,7 +25,7 @@ import triton_python_backend_utils as pb_utils
 THREADS_ENV = "AQUAFLOW_RUNNER_THREADS"
 ONNX_FILE = "model.onnx"
 
-Feeds = dict[str, np.ndarray]
+Feeds = dict[str, np.ndarray[Any, Any]]
 
 
 class RequestError(ValueError):
@@ -44,9 +44,9 @@ class TensorSpec:
         return cls(entry["name"], pb_utils.triton_string_to_numpy(entry["data_type"]), dims)
 
     def fits(self, shape: tuple[int, ...], batched: bool) -> bool:
-        item = shape[1:] if batched else shape
-        if batched and len(shape) < 1:
+        if batched and not shape:
             return False
+        item = shape[1:] if batched else shape
         return len(item) == len(self.dims) and all(want in (-1, got) for want, got in zip(self.dims, item, strict=True))
 
 
