@@ -1,0 +1,1 @@
+"""aquaflow inference service."""

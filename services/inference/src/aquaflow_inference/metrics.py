@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class InferenceMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.images = Counter(
+            "aquaflow_inference_images_total", "Images run through a model, by profile.", ["profile"], registry=registry
+        )
+        self.objects_per_image = Histogram(
+            "aquaflow_inference_objects_per_image",
+            "Regions, tiles or detections found per image, by profile.",
+            ["profile"],
+            buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200, 500),
+            registry=registry,
+        )
+        self.triton_seconds = Histogram(
+            "aquaflow_inference_triton_seconds",
+            "Time of one Triton inference call (one chunk of up to max_batch_size inputs).",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=registry,
+        )
+        self.batch_rows = Histogram(
+            "aquaflow_inference_rows_per_call",
+            "Inputs sent in one call to Triton (before Triton batches calls together).",
+            buckets=(1, 2, 4, 8, 16, 32),
+            registry=registry,
+        )

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aquaflow_shared.contracts import RoutingSegment
+from aquaflow_shared.settings import BrokerSettings, ObservabilitySettings, S3Settings
+
+
+class InferenceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AQUAFLOW_INFERENCE_", extra="ignore")
+
+    # The one model this worker serves; each model has its own queue and workers.
+    model: RoutingSegment
+    triton_grpc_url: str = "127.0.0.1:8001"
+    triton_timeout_seconds: float = Field(default=30.0, gt=0)
+    triton_ready_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Messages processed at once (the broker prefetch). Many concurrent Triton calls
+    # are what lets Triton's dynamic batcher form batches across uploads.
+    max_in_flight: int = Field(default=32, ge=1)
+    # Decompression-bomb guard: images with more pixels are refused before decoding.
+    max_image_pixels: int = Field(default=60_000_000, ge=1)
+    # Regions of a scan beyond this many are not classified (reported in the counts).
+    max_regions: int = Field(default=500, ge=1)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    http: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

@@ -1,0 +1,98 @@
+"""The model behind Triton's async gRPC API, with Triton's errors translated."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import tritonclient.grpc.aio as triton
+from tritonclient.utils import InferenceServerException
+
+from aquaflow_inference.errors import ModelRejectedInput, TritonUnavailable
+from aquaflow_inference.postprocess import Floats
+from aquaflow_inference.preprocess import Tensor
+from aquaflow_inference.spec import ModelSpec
+
+# Statuses worth retrying: Triton down or restarting, a full queue (backpressure), a timeout.
+TRANSIENT = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "CANCELLED", "UNKNOWN", "INTERNAL")
+
+
+def translate(error: InferenceServerException, what: str) -> Exception:
+    status = str(error.status() or "")
+    if "INVALID_ARGUMENT" in status:
+        return ModelRejectedInput(f"{what}: Triton refused the input: {error.message()}")
+    return TritonUnavailable(f"{what}: {status or 'error'} {error.message()}")
+
+
+class TritonModel:
+    """One model on one Triton server; ``spec`` is read from Triton when opened."""
+
+    def __init__(self, url: str, model: str, *, timeout_seconds: float) -> None:
+        self._url = url
+        self._model = model
+        self._timeout = timeout_seconds
+        self._client: triton.InferenceServerClient | None = None
+        self._spec: ModelSpec | None = None
+
+    @property
+    def spec(self) -> ModelSpec:
+        if self._spec is None:
+            raise TritonUnavailable("model specification not loaded: the client is not open")
+        return self._spec
+
+    async def open(self, ready_timeout: float) -> None:
+        """Connect, wait until the model is ready, and read its contract from its configuration."""
+        self._client = triton.InferenceServerClient(self._url)
+        deadline = time.monotonic() + ready_timeout
+        while not await self.ready():
+            if time.monotonic() > deadline:
+                raise TritonUnavailable(f"model {self._model} not ready on {self._url} within {ready_timeout}s")
+            await asyncio.sleep(1.0)
+        try:
+            config = await self._client.get_model_config(self._model, as_json=True)
+            metadata = await self._client.get_model_metadata(self._model, as_json=True)
+        except InferenceServerException as error:
+            raise translate(error, "reading the model configuration") from error
+        versions = sorted(metadata.get("versions", ["1"]), key=lambda v: int(v) if str(v).isdigit() else 0)
+        self._spec = ModelSpec.from_triton_config(config["config"], version=str(versions[-1]))
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def ready(self) -> bool:
+        if self._client is None:
+            return False
+        try:
+            return bool(await self._client.is_model_ready(self._model))
+        except InferenceServerException:
+            return False
+
+    async def infer(self, batch: Tensor) -> Floats:
+        """Run ``batch`` in chunks of the model's max batch size; Triton may batch them further."""
+        spec = self.spec
+        chunks = [batch[i : i + spec.max_batch_size] for i in range(0, len(batch), spec.max_batch_size)]
+        outputs = await asyncio.gather(*(self._infer_chunk(chunk) for chunk in chunks))
+        return np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
+
+    async def _infer_chunk(self, chunk: Tensor) -> Floats:
+        if self._client is None:
+            raise TritonUnavailable("Triton client is not open")
+        spec = self.spec
+        model_input = triton.InferInput(spec.input_name, list(chunk.shape), "FP32")
+        model_input.set_data_from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
+        try:
+            result = await self._client.infer(
+                spec.name,
+                [model_input],
+                outputs=[triton.InferRequestedOutput(spec.output_name)],
+                client_timeout=self._timeout,
+            )
+        except InferenceServerException as error:
+            raise translate(error, f"inference on {spec.name}") from error
+        output = result.as_numpy(spec.output_name)
+        if output is None:
+            raise TritonUnavailable(f"{spec.name} returned no {spec.output_name}")
+        return np.asarray(output, dtype=np.float32)
