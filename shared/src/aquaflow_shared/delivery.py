@@ -25,6 +25,7 @@ from faststream.rabbit.message import RabbitMessage
 
 from aquaflow_shared.errors import PermanentError
 from aquaflow_shared.metrics import ConsumerMetrics
+from aquaflow_shared.settings import BrokerSettings
 from aquaflow_shared.topology import Topology, failed
 
 REASON_HEADER = "x-aquaflow-reason"
@@ -54,6 +55,7 @@ class Settler:
         metrics: ConsumerMetrics,
         max_attempts: int,
         retry_backoff_seconds: float,
+        retry_backoff_max_seconds: float = 30.0,
     ) -> None:
         self._stage = stage
         self._broker = broker
@@ -61,7 +63,22 @@ class Settler:
         self._metrics = metrics
         self._max_attempts = max_attempts
         self._backoff = retry_backoff_seconds
+        self._backoff_max = retry_backoff_max_seconds
         self._log = structlog.get_logger(stage=stage)
+
+    @classmethod
+    def from_settings(
+        cls, stage: str, broker: RabbitBroker, topology: Topology, metrics: ConsumerMetrics, settings: BrokerSettings
+    ) -> Settler:
+        return cls(
+            stage=stage,
+            broker=broker,
+            topology=topology,
+            metrics=metrics,
+            max_attempts=settings.max_attempts,
+            retry_backoff_seconds=settings.retry_backoff_seconds,
+            retry_backoff_max_seconds=settings.retry_backoff_max_seconds,
+        )
 
     async def settle(self, message: RabbitMessage, work: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         """Run ``work`` and settle ``message`` by its outcome.
@@ -89,9 +106,9 @@ class Settler:
                 await message.ack()
                 self._finish("dead_lettered", started, fields | {"reason": reason, "code": "retries_exhausted"})
             else:
-                # Hold the message a little before requeueing so a dependency that is
-                # down is not hammered; the delay grows with each attempt.
-                await asyncio.sleep(self._backoff * attempt)
+                # Hold the message before requeueing so a dependency that is down is
+                # not hammered; the delay doubles with each attempt, up to a cap.
+                await asyncio.sleep(min(self._backoff * 2 ** (attempt - 1), self._backoff_max))
                 await message.nack(requeue=True)
                 self._finish("retried", started, fields | {"reason": reason})
         else:

@@ -7,7 +7,7 @@ Secrets are ``SecretStr`` and never appear in logs or reprs.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,11 +19,23 @@ class BrokerSettings(BaseSettings):
     prefix: str = Field(default="aquaflow", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     # RabbitMQ dead-letters a message after this many deliveries even if a consumer
     # died before it could decide (SIGKILL while processing a poison message).
-    delivery_limit: int = Field(default=10, ge=1)
-    # Our own bound on retries of transient failures; below the queue's limit.
-    max_attempts: int = Field(default=5, ge=1)
-    retry_backoff_seconds: float = Field(default=0.5, ge=0.0)
+    delivery_limit: int = Field(default=12, ge=1)
+    # Our own bound on attempts at a transiently failing message; at most the queue's limit.
+    max_attempts: int = Field(default=8, ge=1)
+    # First retry delay; it doubles with each attempt up to retry_backoff_max_seconds, so
+    # the default attempts ride out about a minute and a half of a dependency's outage.
+    retry_backoff_seconds: float = Field(default=1.0, ge=0.0)
+    retry_backoff_max_seconds: float = Field(default=30.0, ge=0.0)
     prefetch: int = Field(default=16, ge=1)
+
+    @model_validator(mode="after")
+    def _attempts_within_delivery_limit(self) -> BrokerSettings:
+        if self.max_attempts > self.delivery_limit:
+            raise ValueError(
+                f"max_attempts ({self.max_attempts}) exceeds delivery_limit ({self.delivery_limit}):"
+                " the broker would dead-letter messages without their reason"
+            )
+        return self
 
 
 class S3Settings(BaseSettings):

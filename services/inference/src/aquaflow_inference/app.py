@@ -62,14 +62,7 @@ def create_app(settings: InferenceSettings) -> AsgiFastStream:
     broker_settings = settings.broker.model_copy(update={"prefetch": settings.max_in_flight})
     broker = create_broker(broker_settings, metrics.registry, service="inference")
     topology = topology_of(settings.broker)
-    settler = Settler(
-        stage=stage,
-        broker=broker,
-        topology=topology,
-        metrics=metrics,
-        max_attempts=settings.broker.max_attempts,
-        retry_backoff_seconds=settings.broker.retry_backoff_seconds,
-    )
+    settler = Settler.from_settings(stage, broker, topology, metrics, settings.broker)
     triton = TritonModel(settings.triton_grpc_url, settings.model, timeout_seconds=settings.triton_timeout_seconds)
     runner: ModelRunner = MeasuredModel(triton, inference_metrics)
     storage = S3ObjectReader(settings.s3)

@@ -51,14 +51,7 @@ def create_app(settings: IngestSettings) -> AsgiFastStream:
     ingest_metrics = IngestMetrics(metrics.registry)
     broker = create_broker(settings.broker, metrics.registry, service=STAGE)
     topology = topology_of(settings.broker)
-    settler = Settler(
-        stage=STAGE,
-        broker=broker,
-        topology=topology,
-        metrics=metrics,
-        max_attempts=settings.broker.max_attempts,
-        retry_backoff_seconds=settings.broker.retry_backoff_seconds,
-    )
+    settler = Settler.from_settings(STAGE, broker, topology, metrics, settings.broker)
     seen = create_seen_objects(settings)
 
     async def publish(event: ObjectReceived) -> None:

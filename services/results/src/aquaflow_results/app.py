@@ -47,14 +47,7 @@ def create_app(settings: ResultsSettings, store: ResultStore | None = None) -> A
     metrics = ConsumerMetrics()
     broker = create_broker(settings.broker, metrics.registry, service="results")
     topology = topology_of(settings.broker)
-    settler = Settler(
-        stage=STAGE,
-        broker=broker,
-        topology=topology,
-        metrics=metrics,
-        max_attempts=settings.broker.max_attempts,
-        retry_backoff_seconds=settings.broker.retry_backoff_seconds,
-    )
+    settler = Settler.from_settings(STAGE, broker, topology, metrics, settings.broker)
 
     async def announce(event: ResultAvailable) -> None:
         await publish_event(broker, topology, event, result_available(event.profile, event.tenant))

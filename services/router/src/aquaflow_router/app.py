@@ -35,14 +35,7 @@ def create_app(settings: RouterSettings) -> AsgiFastStream:
     metrics = ConsumerMetrics()
     broker = create_broker(settings.broker, metrics.registry, service="router")
     topology = topology_of(settings.broker)
-    settler = Settler(
-        stage=STAGE,
-        broker=broker,
-        topology=topology,
-        metrics=metrics,
-        max_attempts=settings.broker.max_attempts,
-        retry_backoff_seconds=settings.broker.retry_backoff_seconds,
-    )
+    settler = Settler.from_settings(STAGE, broker, topology, metrics, settings.broker)
 
     @broker.subscriber(topology.router_queue(), topology.events, ack_policy=AckPolicy.MANUAL, decoder=raw_body)
     async def on_object_received(body: bytes, message: RabbitMessage) -> None:
