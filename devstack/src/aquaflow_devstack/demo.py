@@ -3,7 +3,8 @@
 Starts the native stack, uploads the real plankton images (the corrupted ones
 included) into two watched buckets, announces them as MinIO would, waits with a
 progress bar until every upload has a stored result or a dead letter, prints a
-table, writes it to ``out/demo/``, and stops everything it started.
+table, writes it to ``out/demo/`` with pictures (regions drawn on the segmented
+scans, a labelled contact sheet), and stops everything it started.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from aquaflow_devstack.observe import DeadLetter, stored_results, take_dead_letters
+from aquaflow_devstack.pictures import annotate, contact_sheet
 from aquaflow_devstack.rabbitmq import delete_topology
 from aquaflow_devstack.samples import Sample, real_images
 from aquaflow_devstack.stack import REPO_ROOT, NativeStack, StackConfig
@@ -80,6 +82,7 @@ async def run(out_dir: Path, limit: int | None, settle_seconds: float) -> int:
                 await asyncio.sleep(0.5)
         rows = table_rows(samples, results, dead)
         write_outputs(out_dir, rows)
+        draw_pictures(out_dir, samples, results, config.model_repository)
         print_table(rows)
         print(f"\n{len(results)} results stored, {len(dead)} dead letters, {len(pending)} unsettled; see {out_dir}")
         return 0 if not pending else 1
@@ -121,6 +124,28 @@ def write_outputs(out_dir: Path, rows: list[dict[str, str]]) -> None:
     lines = ["| image | profile | outcome |", "|---|---|---|"]
     lines += [f"| {r['image']} | {r['profile']} | {r['outcome'].replace('|', '/')} |" for r in rows]
     (out_dir / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def draw_pictures(
+    out_dir: Path, samples: list[Sample], results: dict[tuple[str, str], dict[str, Any]], repository: Path
+) -> None:
+    """Segmented scans with their regions drawn, and a contact sheet of the classified particles."""
+    labels = (repository / "plankton_classifier" / "labels.txt").read_text().split()
+    annotated = out_dir / "annotated"
+    annotated.mkdir(parents=True, exist_ok=True)
+    sheet: list[tuple[Path, str]] = []
+    for sample in samples:
+        result = results.get((bucket_for(sample), sample.key))
+        if result is None:
+            continue
+        if result.get("regions"):
+            name = sample.key.replace("/", "__").rsplit(".", 1)[0] + ".png"
+            annotate(sample.path, result, labels).save(annotated / name)
+        elif result.get("classification"):
+            c = result["classification"]
+            sheet.append((sample.path, f"{c['label']} {c['score']:.2f}"))
+    if sheet:
+        contact_sheet(sheet).save(out_dir / "contact-sheet.png")
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
-"""Helpers for running an inference worker in-process against the real parts."""
+"""The real parts an inference worker needs, bundled: RabbitMQ, a moto bucket, settings."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -10,22 +11,10 @@ from aquaflow_devstack.s3 import S3Server
 from aquaflow_inference.settings import InferenceSettings
 from aquaflow_shared.contracts import InferenceRequested, ObjectRef
 from aquaflow_shared.settings import BrokerSettings, ObservabilitySettings, S3Settings
+from aquaflow_shared.topology import Topology, inference_requested
+from tests.support.rabbit import RabbitAdmin
 
 BUCKET = "inference-it"
-
-
-def worker_settings(
-    model: str, broker: BrokerSettings, s3: S3Settings, grpc_url: str, **overrides: Any
-) -> InferenceSettings:
-    return InferenceSettings(
-        model=model,
-        triton_grpc_url=grpc_url,
-        triton_timeout_seconds=10,
-        broker=broker,
-        s3=s3,
-        http=ObservabilitySettings(port=0),
-        **overrides,
-    )
 
 
 def request_for(obj: ObjectRef, *, profile: str, model: str) -> InferenceRequested:
@@ -40,15 +29,47 @@ def request_for(obj: ObjectRef, *, profile: str, model: str) -> InferenceRequest
     )
 
 
+@dataclass
+class Parts:
+    broker: BrokerSettings
+    s3: S3Settings
+    s3_server: S3Server
+    rabbit: RabbitAdmin
+
+    @property
+    def topology(self) -> Topology:
+        return Topology(prefix=self.broker.prefix)
+
+    def settings(self, model: str, grpc_url: str, **overrides: Any) -> InferenceSettings:
+        return InferenceSettings(
+            model=model,
+            triton_grpc_url=grpc_url,
+            triton_timeout_seconds=10,
+            broker=overrides.pop("broker", self.broker),
+            s3=self.s3,
+            http=ObservabilitySettings(port=0),
+            **overrides,
+        )
+
+    def upload(self, key: str, body: bytes) -> ObjectRef:
+        put = self.s3_server.client().put_object(Bucket=BUCKET, Key=key, Body=body)
+        return ObjectRef(bucket=BUCKET, key=key, etag=put["ETag"], size=len(body))
+
+    async def publish(self, request: InferenceRequested, *, routed_to: str | None = None) -> None:
+        """Publish ``request`` to the queue of ``routed_to`` (by default the model it names)."""
+        await self.rabbit.publish(
+            self.topology.events.name,
+            inference_requested(routed_to or request.model),
+            request.model_dump_json().encode(),
+            message_id=request.message_id,
+        )
+
+
 @pytest.fixture
-def bucket(s3_server: S3Server) -> str:
+def parts(
+    broker_settings: BrokerSettings, s3_settings: S3Settings, s3_server: S3Server, rabbit: RabbitAdmin
+) -> Parts:
     client = s3_server.client()
-    existing = {b["Name"] for b in client.list_buckets()["Buckets"]}
-    if BUCKET not in existing:
+    if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
         client.create_bucket(Bucket=BUCKET)
-    return BUCKET
-
-
-def upload(s3_server: S3Server, bucket: str, key: str, body: bytes) -> ObjectRef:
-    put = s3_server.client().put_object(Bucket=bucket, Key=key, Body=body)
-    return ObjectRef(bucket=bucket, key=key, etag=put["ETag"], size=len(body))
+    return Parts(broker_settings, s3_settings, s3_server, rabbit)
