@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from aquaflow_devstack.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server, start_s3
 
+from aquaflow_devstack.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server, start_s3
 from aquaflow_results.mongo import MongoResultStore
 from aquaflow_results.store import InMemoryResultStore, ResultStore
 from aquaflow_shared.settings import BrokerSettings, S3Settings

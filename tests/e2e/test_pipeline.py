@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from aquaflow_devstack.observe import DeadLetter, stored_results, take_dead_letters
 from aquaflow_devstack.samples import Sample, real_images
 from aquaflow_devstack.stack import NativeStack, StackConfig
-
 from aquaflow_shared.settings import BrokerSettings
 from tests.conftest import MONGODB_URL
 from tests.support.polling import eventually

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
+
 from aquaflow_devstack.rabbitmq import delete_topology
 from aquaflow_devstack.rabbitmq import ensure_rabbitmq as devstack_ensure_rabbitmq
 

@@ -148,6 +148,8 @@ class InferenceCompleted(Envelope):
     detections: list[Detection] = Field(default_factory=list)
     regions: list[Region] = Field(default_factory=list)
     counts: dict[str, int] = Field(default_factory=dict)
+    # Image-level measurements that are neither a class nor a count (litter: ``litter_fraction``).
+    measures: dict[str, float] = Field(default_factory=dict)
     inference_ms: float = Field(ge=0.0)
 
 

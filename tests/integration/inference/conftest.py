@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aquaflow_devstack.s3 import S3Server
 
+from aquaflow_devstack.s3 import S3Server
 from aquaflow_inference.settings import InferenceSettings
 from aquaflow_shared.contracts import InferenceRequested, ObjectRef
 from aquaflow_shared.settings import BrokerSettings, ObservabilitySettings, S3Settings
@@ -66,9 +66,7 @@ class Parts:
 
 
 @pytest.fixture
-def parts(
-    broker_settings: BrokerSettings, s3_settings: S3Settings, s3_server: S3Server, rabbit: RabbitAdmin
-) -> Parts:
+def parts(broker_settings: BrokerSettings, s3_settings: S3Settings, s3_server: S3Server, rabbit: RabbitAdmin) -> Parts:
     client = s3_server.client()
     if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
         client.create_bucket(Bucket=BUCKET)

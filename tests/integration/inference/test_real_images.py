@@ -6,8 +6,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from aquaflow_devstack.samples import real_images
 
+from aquaflow_devstack.samples import real_images
 from aquaflow_inference.errors import CorruptImage, NotAnImage
 from aquaflow_inference.imaging import decode_image
 from aquaflow_inference.pipeline import run_inference

@@ -10,88 +10,66 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from aquaflow_devstack.s3 import S3Server
-from aquaflow_devstack.samples import real_images
-from aquaflow_devstack.triton import start_triton
 from PIL import Image
 
+from aquaflow_devstack.samples import Sample, real_images
+from aquaflow_devstack.triton import start_triton
 from aquaflow_inference.app import create_app
-from aquaflow_shared.delivery import CODE_HEADER, REASON_HEADER
-from aquaflow_shared.settings import BrokerSettings, S3Settings
-from aquaflow_shared.topology import INFERENCE_COMPLETED, Topology, inference_requested
-from tests.integration.inference.conftest import request_for, upload, worker_settings
+from aquaflow_shared.delivery import ATTEMPTS_HEADER, CODE_HEADER, REASON_HEADER
+from aquaflow_shared.settings import BrokerSettings
+from aquaflow_shared.topology import INFERENCE_COMPLETED
+from tests.integration.inference.conftest import Parts, request_for
 from tests.support.polling import eventually
-from tests.support.rabbit import RabbitAdmin
 
 pytestmark = [pytest.mark.integration, pytest.mark.triton]
 
 REPOSITORY = Path(__file__).resolve().parents[3] / "model_repository"
+PLANKTON = "plankton_classifier"
 
 
-def sample(prefix: str) -> Any:
+def sample(prefix: str) -> Sample:
     return next(s for s in real_images() if s.key.startswith(prefix) and not s.corrupt)
 
 
-def metric(text: str, name: str, model: str) -> float:
+def png(pixels: np.ndarray[Any, Any]) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def triton_metric(text: str, name: str, model: str) -> float:
     match = re.search(rf'^{name}{{model="{model}",version="1"}} (\S+)$', text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
 
 
-async def publish_request(rabbit: RabbitAdmin, topology: Topology, request: Any) -> None:
-    await rabbit.publish(
-        topology.events.name,
-        inference_requested(request.model),
-        request.model_dump_json().encode(),
-        message_id=request.message_id,
-    )
-
-
-async def test_classifies_segments_and_dead_letters_what_cannot_be_read(
-    broker_settings: BrokerSettings,
-    s3_settings: S3Settings,
-    s3_server: S3Server,
-    bucket: str,
-    rabbit: RabbitAdmin,
-    triton: Any,
-) -> None:
-    topology = Topology(prefix=broker_settings.prefix)
-    completed = await rabbit.tap(topology.events.name, INFERENCE_COMPLETED)
-    flowcam = sample("images/")
-    zooscan = sample("import_test/")
+async def test_classifies_segments_and_dead_letters_what_cannot_be_read(parts: Parts, triton: Any) -> None:
+    completed = await parts.rabbit.tap(parts.topology.events.name, INFERENCE_COMPLETED)
+    flowcam, zooscan = sample("images/"), sample("import_test/")
     corrupt = [s for s in real_images() if s.corrupt]
-    objects = {s.key: upload(s3_server, bucket, s.key, s.path.read_bytes()) for s in [flowcam, zooscan, *corrupt]}
-    settings = worker_settings("plankton_classifier", broker_settings, s3_settings, triton.grpc_url)
-    async with create_app(settings):
-        await publish_request(
-            rabbit, topology, request_for(objects[flowcam.key], profile="flowcam", model="plankton_classifier")
-        )
-        await publish_request(
-            rabbit, topology, request_for(objects[zooscan.key], profile="zooscan", model="plankton_classifier")
-        )
+    objects = {s.key: parts.upload(s.key, s.path.read_bytes()) for s in [flowcam, zooscan, *corrupt]}
+    async with create_app(parts.settings(PLANKTON, triton.grpc_url)):
+        await parts.publish(request_for(objects[flowcam.key], profile="flowcam", model=PLANKTON))
+        await parts.publish(request_for(objects[zooscan.key], profile="zooscan", model=PLANKTON))
         for s in corrupt:
-            await publish_request(
-                rabbit, topology, request_for(objects[s.key], profile="flowcam", model="plankton_classifier")
-            )
-        # Routed to this worker's queue but naming another model, and an unusable profile.
-        wrong_model = request_for(objects[flowcam.key], profile="flowcam", model="fish_detector")
-        await rabbit.publish(
-            topology.events.name, inference_requested("plankton_classifier"), wrong_model.model_dump_json().encode()
+            await parts.publish(request_for(objects[s.key], profile="flowcam", model=PLANKTON))
+        # Routed to this worker's queue but naming another model; then a profile this model cannot serve.
+        await parts.publish(
+            request_for(objects[flowcam.key], profile="flowcam", model="fish_detector"), routed_to=PLANKTON
         )
-        await publish_request(
-            rabbit, topology, request_for(objects[flowcam.key], profile="obsea", model="plankton_classifier")
-        )
+        await parts.publish(request_for(objects[flowcam.key], profile="obsea", model=PLANKTON))
 
         bodies = await eventually(completed.bodies, until=lambda b: len(b) >= 2, timeout=60)
         dead = await eventually(
-            lambda: rabbit.queue_messages(topology.dead_letter_queue.name),
+            lambda: parts.rabbit.queue_messages(parts.topology.dead_letter_queue.name),
             until=lambda m: len(m) >= len(corrupt) + 2,
             timeout=60,
         )
 
-    labels = set((REPOSITORY / "plankton_classifier" / "labels.txt").read_text().split())
+    labels = set((REPOSITORY / PLANKTON / "labels.txt").read_text().split())
     by_profile = {b["profile"]: b for b in bodies}
     assert by_profile["flowcam"]["classification"]["label"] in labels
     assert by_profile["flowcam"]["object"]["key"] == flowcam.key
+    assert by_profile["flowcam"]["correlation_id"] == objects[flowcam.key].upload_id()
     regions = by_profile["zooscan"]["regions"]
     assert regions, "a ZooScan vignette has at least one region"
     assert all(r["classification"]["label"] in labels for r in regions)
@@ -100,76 +78,88 @@ async def test_classifies_segments_and_dead_letters_what_cannot_be_read(
     codes = sorted(str(m.headers[CODE_HEADER]) for m in dead)
     assert codes == sorted(["corrupt_image"] * 3 + ["not_an_image", "unknown_model", "profile_mismatch"])
     reasons = " | ".join(str(m.headers[REASON_HEADER]) for m in dead)
-    assert "fish_detector" in reasons
+    assert "serves 'plankton_classifier', not 'fish_detector'" in reasons
     assert "corrupt or truncated" in reasons
+    assert all(m.headers[ATTEMPTS_HEADER] == 1 for m in dead), "bad input is dead-lettered at once, not retried"
 
 
-async def test_many_requests_in_flight_let_triton_form_batches(
-    broker_settings: BrokerSettings,
-    s3_settings: S3Settings,
-    s3_server: S3Server,
-    bucket: str,
-    rabbit: RabbitAdmin,
-    triton: Any,
-) -> None:
-    topology = Topology(prefix=broker_settings.prefix)
-    completed = await rabbit.tap(topology.events.name, INFERENCE_COMPLETED)
-    image = sample("images/")
-    objects = [upload(s3_server, bucket, f"batch/{i:03d}.png", image.path.read_bytes()) for i in range(64)]
+async def test_detection_and_tiles_workers(parts: Parts, triton: Any) -> None:
+    """fish_detector and litter_tiles through Triton: the YOLOv8 output and the tile model's contract hold."""
+    completed = await parts.rabbit.tap(parts.topology.events.name, INFERENCE_COMPLETED)
+    frame = np.zeros((240, 400, 3), dtype=np.uint8)
+    frame[:] = (20, 90, 110)  # open water
+    drone = np.zeros((300, 260, 3), dtype=np.uint8)
+    drone[:] = (30, 80, 120)
+    scene = parts.upload("obsea/frame.png", png(frame))
+    survey = parts.upload("litter/survey.png", png(drone))
+    async with (
+        create_app(parts.settings("fish_detector", triton.grpc_url)),
+        create_app(parts.settings("litter_tiles", triton.grpc_url)),
+    ):
+        await parts.publish(request_for(scene, profile="obsea", model="fish_detector"))
+        await parts.publish(request_for(survey, profile="litter", model="litter_tiles"))
+        bodies = await eventually(completed.bodies, until=lambda b: len(b) >= 2, timeout=60)
+    by_profile = {b["profile"]: b for b in bodies}
+    obsea = by_profile["obsea"]
+    assert (obsea["image_width"], obsea["image_height"]) == (400, 240)
+    assert sum(obsea["counts"].values()) == len(obsea["detections"])
+    for detection in obsea["detections"]:
+        box = detection["box"]
+        assert 0 <= box["x_min"] < box["x_max"] <= 400
+        assert 0 <= box["y_min"] < box["y_max"] <= 240
+    litter = by_profile["litter"]
+    # 128-pixel tiles: 3 columns (128, 128, 4) by 3 rows (128, 128, 44).
+    assert len(litter["regions"]) == 9
+    assert litter["regions"][-1]["box"] == {"x_min": 256, "y_min": 256, "x_max": 260, "y_max": 300}
+    assert sum(litter["counts"].values()) == 9
+    assert 0.0 <= litter["measures"]["litter_fraction"] <= 1.0
+
+
+async def test_many_requests_in_flight_let_triton_form_batches(parts: Parts, triton: Any) -> None:
+    completed = await parts.rabbit.tap(parts.topology.events.name, INFERENCE_COMPLETED)
+    image = sample("images/").path.read_bytes()
+    objects = [parts.upload(f"batch/{i:03d}.png", image) for i in range(64)]
     before = triton.metrics_text()
-    settings = worker_settings("plankton_classifier", broker_settings, s3_settings, triton.grpc_url, max_in_flight=32)
-    async with create_app(settings):
+    async with create_app(parts.settings(PLANKTON, triton.grpc_url, max_in_flight=32)):
         for obj in objects:
-            await publish_request(rabbit, topology, request_for(obj, profile="flowcam", model="plankton_classifier"))
+            await parts.publish(request_for(obj, profile="flowcam", model=PLANKTON))
         await eventually(completed.drain, until=lambda m: len(m) >= 64, timeout=120)
     after = triton.metrics_text()
-    requests = metric(after, "nv_inference_count", "plankton_classifier") - metric(
-        before, "nv_inference_count", "plankton_classifier"
+    requests = triton_metric(after, "nv_inference_count", PLANKTON) - triton_metric(
+        before, "nv_inference_count", PLANKTON
     )
-    executions = metric(after, "nv_inference_exec_count", "plankton_classifier") - metric(
-        before, "nv_inference_exec_count", "plankton_classifier"
+    executions = triton_metric(after, "nv_inference_exec_count", PLANKTON) - triton_metric(
+        before, "nv_inference_exec_count", PLANKTON
     )
     assert requests >= 64
     assert requests / executions > 1.0, f"{requests} requests in {executions} executions: no batching"
 
 
-async def test_triton_down_is_retried_not_dead_lettered(
-    broker_settings: BrokerSettings,
-    s3_settings: S3Settings,
-    s3_server: S3Server,
-    bucket: str,
-    rabbit: RabbitAdmin,
-    tmp_path: Path,
-) -> None:
-    topology = Topology(prefix=broker_settings.prefix)
-    completed = await rabbit.tap(topology.events.name, INFERENCE_COMPLETED)
-    buffer = io.BytesIO()
-    Image.fromarray(np.full((40, 60), 200, dtype=np.uint8)).save(buffer, format="PNG")
-    obj = upload(s3_server, bucket, "outage/particle.png", buffer.getvalue())
-    patient = broker_settings.model_copy(
-        update={
-            "max_attempts": 200,
-            "delivery_limit": 200,
-            "retry_backoff_seconds": 0.05,
-            "retry_backoff_max_seconds": 0.5,
-        }
+async def test_triton_down_is_retried_not_dead_lettered(parts: Parts, tmp_path: Path) -> None:
+    completed = await parts.rabbit.tap(parts.topology.events.name, INFERENCE_COMPLETED)
+    obj = parts.upload("outage/particle.png", png(np.full((40, 60), 200, dtype=np.uint8)))
+    # Enough attempts, each soon after the last, to outlast a Triton restart.
+    patient = BrokerSettings.model_validate(
+        parts.broker.model_dump()
+        | {"max_attempts": 60, "delivery_limit": 80, "retry_backoff_seconds": 0.05, "retry_backoff_max_seconds": 0.5}
     )
     own = start_triton(REPOSITORY, tmp_path / "triton")
     ports = (own.grpc_port, own.http_port, own.metrics_port)
-    app = create_app(worker_settings("plankton_classifier", patient, s3_settings, own.grpc_url))
+    app = create_app(parts.settings(PLANKTON, own.grpc_url, broker=patient))
     async with app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://worker") as client:
-        own.stop()
-        await publish_request(rabbit, topology, request_for(obj, profile="flowcam", model="plankton_classifier"))
+        own.stop()  # the worker started against a ready model; now its port is closed
+        await parts.publish(request_for(obj, profile="flowcam", model=PLANKTON))
 
         async def retried() -> float:
             text = (await client.get("/metrics")).text
-            match = re.search(
-                r'aquaflow_messages_total\{outcome="retried",stage="inference.plankton_classifier"\} (\S+)', text
-            )
+            pattern = rf'aquaflow_messages_total\{{outcome="retried",stage="inference.{PLANKTON}"\}} (\S+)'
+            match = re.search(pattern, text)
             return float(match.group(1)) if match else 0.0
 
-        await eventually(retried, until=lambda n: n >= 2, timeout=60)
-        assert await rabbit.queue_messages(topology.dead_letter_queue.name) == []
+        await eventually(retried, until=lambda n: n >= 3, timeout=60)
+        health = await client.get("/health")
+        assert health.status_code != 200, "health reports the model as not ready while Triton is down"
+        assert await parts.rabbit.queue_messages(parts.topology.dead_letter_queue.name) == []
         own = start_triton(
             REPOSITORY, tmp_path / "triton", grpc_port=ports[0], http_port=ports[1], metrics_port=ports[2]
         )
@@ -178,4 +168,4 @@ async def test_triton_down_is_retried_not_dead_lettered(
         finally:
             own.stop()
     assert bodies[0]["object"]["key"] == "outage/particle.png"
-    assert await rabbit.queue_messages(topology.dead_letter_queue.name) == []
+    assert await parts.rabbit.queue_messages(parts.topology.dead_letter_queue.name) == []

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from aquaflow_devstack.s3 import S3Server
 from redis.asyncio import Redis
 
+from aquaflow_devstack.s3 import S3Server
 from aquaflow_shared.settings import BrokerSettings, S3Settings
 from tests.integration.ingest.support import REDIS_URL, IngestConfig
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aquaflow_devstack.minio_events import minio_event, minio_event_for_put, minio_record
 from pydantic import SecretStr
 
+from aquaflow_devstack.minio_events import minio_event, minio_event_for_put, minio_record
 from aquaflow_ingest.app import create_app
 from aquaflow_shared.delivery import CODE_HEADER, REASON_HEADER
 from aquaflow_shared.topology import OBJECT_RECEIVED, S3_NOTIFICATION, Topology

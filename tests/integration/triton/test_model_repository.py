@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from aquaflow_devstack.triton import TritonServer
 from tritonclient.grpc import InferRequestedOutput
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
+from aquaflow_devstack.triton import TritonServer
 from tests.integration.triton.support import infer, infer_input, metric, model_config, random_inputs
 from tests.support.polling import eventually
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aquaflow_devstack.triton import RepositoryError, prepare_repository
-from aquaflow_devstack.triton_repository import RUNNER
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
+from aquaflow_devstack.triton import RepositoryError, prepare_repository
+from aquaflow_devstack.triton_repository import RUNNER
 from tests.integration.triton.constructed import AFFINE, TINY_CLASSIFIER, affine_graph, write_model, write_repository
 
 pytestmark = pytest.mark.integration

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from aquaflow_devstack.triton import TritonServer, TritonStartError, TritonUnavailable, start_triton
 from numpy.typing import NDArray
 from tritonclient.grpc import InferRequestedOutput
 from tritonclient.grpc.aio import InferenceServerClient
 from tritonclient.utils import InferenceServerException
 
+from aquaflow_devstack.triton import TritonServer, TritonStartError, TritonUnavailable, start_triton
 from tests.integration.triton.constructed import (
     AFFINE,
     PAIR,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aquaflow_devstack.minio_events import aws_event, aws_record, minio_event, minio_record
 
+from aquaflow_devstack.minio_events import aws_event, aws_record, minio_event, minio_record
 from aquaflow_ingest.errors import MalformedEvent
 from aquaflow_ingest.notifications import NotifiedObject, parse_notification
 

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from aquaflow_devstack.minio_events import minio_event, minio_record
 
+from aquaflow_devstack.minio_events import minio_event, minio_record
 from aquaflow_ingest.dedupe import InMemorySeenObjects
 from aquaflow_ingest.errors import BucketNotWatched, MalformedEvent
 from aquaflow_ingest.service import Ingestor, Outcome, ingest_notification

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -74,8 +75,15 @@ def create_app(settings: InferenceSettings) -> AsgiFastStream:
         async def work() -> dict[str, Any]:
             request = decode(InferenceRequested, body)
             check_request(request, runner.spec)  # before downloading anything
-            image = decode_image(await storage.read(request.object), max_pixels=settings.max_image_pixels)
-            completed = await run_inference(request, image, runner, max_regions=settings.max_regions)
+            data = await storage.read(request.object)
+            image = await asyncio.to_thread(decode_image, data, max_pixels=settings.max_image_pixels)
+            completed = await run_inference(
+                request,
+                image,
+                runner,
+                max_regions=settings.max_regions,
+                grey_threshold=settings.segment_grey_threshold,
+            )
             await publish_event(broker, topology, completed, INFERENCE_COMPLETED)
             found = len(completed.regions) + len(completed.detections)
             inference_metrics.images.labels(request.profile).inc()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from aquaflow_inference.errors import CorruptImage, ImageTooLarge, NotAnImage
@@ -36,4 +37,16 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         raise ImageTooLarge(f"decompression bomb: {error}") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise CorruptImage(f"corrupt or truncated {kind} data: {error}") from error
+    return to_8bit(image)
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit and float images (scientific cameras) → 8-bit grey; PIL's own conversion clips them."""
+    if image.mode.startswith("I;16"):
+        return Image.fromarray((np.asarray(image, dtype=np.float32) / 257.0).round().astype(np.uint8))
+    if image.mode in ("I", "F"):
+        pixels = np.asarray(image, dtype=np.float64)
+        low, high = float(pixels.min()), float(pixels.max())
+        scaled = (pixels - low) / (high - low) * 255.0 if high > low else np.zeros_like(pixels)
+        return Image.fromarray(scaled.round().astype(np.uint8))
     return image

@@ -1,13 +1,17 @@
 """The inference use case: one request and its image in, one ``InferenceCompleted`` out.
 
 Pure apart from the model call, which goes through the small ``ModelRunner``
-Protocol (Triton in production, anything with the same shape in tests).
+Protocol (Triton in production, anything with the same shape in tests). The heavy
+numpy/PIL steps run in worker threads so that the event loop keeps serving the other
+messages in flight and the broker's heartbeats.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -18,7 +22,7 @@ from aquaflow_inference.postprocess import Floats, classify, count_labels, decod
 from aquaflow_inference.preprocess import Tensor, batch_inputs, to_model_input
 from aquaflow_inference.segmentation import segment
 from aquaflow_inference.spec import ModelSpec, Task
-from aquaflow_inference.tiling import tiles
+from aquaflow_inference.tiling import LITTER_LABEL, litter_fraction, tiles
 from aquaflow_shared.contracts import (
     BoundingBox,
     Classification,
@@ -55,6 +59,19 @@ def check_request(request: InferenceRequested, spec: ModelSpec) -> None:
         raise ProfileMismatch(f"profile {request.profile!r} needs a {task} model; {spec.name} is {spec.task}")
     if request.profile == "litter" and spec.tile_size is None:
         raise ProfileMismatch(f"profile 'litter' needs a tile model; {spec.name} has no aquaflow.tile_size")
+    if request.profile == "litter" and LITTER_LABEL not in spec.labels:
+        raise ProfileMismatch(f"profile 'litter' needs a {LITTER_LABEL!r} class; {spec.name} has {list(spec.labels)}")
+
+
+@dataclass
+class Outcome:
+    """What one profile's pipeline found in an image."""
+
+    classification: Classification | None = None
+    detections: list[Detection] = field(default_factory=list)
+    regions: list[Region] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    measures: dict[str, float] = field(default_factory=dict)
 
 
 async def run_inference(
@@ -63,26 +80,20 @@ async def run_inference(
     runner: ModelRunner,
     *,
     max_regions: int,
+    grey_threshold: int | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> InferenceCompleted:
     spec = runner.spec
     check_request(request, spec)
     started = clock()
-    classification: Classification | None = None
-    detections: list[Detection] = []
-    regions: list[Region] = []
-    counts: dict[str, int] = {}
     if request.profile == "flowcam":
-        classification = await _classify_one(image, runner)
+        outcome = Outcome(classification=await _classify_one(image, runner))
     elif request.profile == "zooscan":
-        regions = await _segment_and_classify(image, runner, max_regions)
-        counts = count_labels([r.classification.label for r in regions if r.classification is not None])
+        outcome = await _segment_and_classify(image, runner, max_regions, grey_threshold)
     elif request.profile == "litter":
-        regions = await _classify_tiles(image, runner)
-        counts = count_labels([r.classification.label for r in regions if r.classification is not None])
+        outcome = await _classify_tiles(image, runner)
     else:
-        detections = await _detect(image, runner)
-        counts = count_labels([d.label for d in detections])
+        outcome = await _detect(image, runner)
     return InferenceCompleted(
         message_id=derive_id("inference.completed", *request.object.identity, request.model),
         correlation_id=request.correlation_id,
@@ -93,61 +104,68 @@ async def run_inference(
         model_version=spec.version,
         image_width=image.width,
         image_height=image.height,
-        classification=classification,
-        detections=detections,
-        regions=regions,
-        counts=counts,
+        classification=outcome.classification,
+        detections=outcome.detections,
+        regions=outcome.regions,
+        counts=outcome.counts,
+        measures=outcome.measures,
         inference_ms=round((clock() - started) * 1000, 2),
     )
 
 
+def _box(box: tuple[int, int, int, int]) -> BoundingBox:
+    return BoundingBox(x_min=box[0], y_min=box[1], x_max=box[2], y_max=box[3])
+
+
 async def _classify_one(image: Image.Image, runner: ModelRunner) -> Classification:
-    output = await runner.infer(batch_inputs([image], runner.spec))
+    output = await runner.infer(await asyncio.to_thread(batch_inputs, [image], runner.spec))
     return classify(output[0], runner.spec.labels)
 
 
 async def _classify_many(images: list[Image.Image], runner: ModelRunner) -> list[Classification]:
     if not images:
         return []
-    output = await runner.infer(batch_inputs(images, runner.spec))
+    output = await runner.infer(await asyncio.to_thread(batch_inputs, images, runner.spec))
     return [classify(row, runner.spec.labels) for row in output]
 
 
-async def _segment_and_classify(image: Image.Image, runner: ModelRunner, max_regions: int) -> list[Region]:
-    found = segment(image, max_regions)
-    if not found:
+async def _segment_and_classify(
+    image: Image.Image, runner: ModelRunner, max_regions: int, grey_threshold: int | None
+) -> Outcome:
+    found = await asyncio.to_thread(segment, image, max_regions, grey_threshold)
+    if not found.regions:
         # A blank or uniform scan: the whole image is the one region, so nothing is lost.
-        whole = BoundingBox(x_min=0, y_min=0, x_max=image.width, y_max=image.height)
-        return [Region(index=0, box=whole, classification=await _classify_one(image, runner))]
-    classes = await _classify_many([r.crop for r in found], runner)
-    return [
-        Region(
-            index=i,
-            box=BoundingBox(x_min=r.bbox[0], y_min=r.bbox[1], x_max=r.bbox[2], y_max=r.bbox[3]),
-            features=r.features,
-            classification=c,
-        )
-        for i, (r, c) in enumerate(zip(found, classes, strict=True))
+        classification = await _classify_one(image, runner)
+        whole = Region(index=0, box=_box((0, 0, *image.size)), classification=classification)
+        return Outcome(regions=[whole], counts=count_labels([classification.label]))
+    classes = await _classify_many([r.crop for r in found.regions], runner)
+    regions = [
+        Region(index=i, box=_box(r.bbox), features=r.features, classification=c)
+        for i, (r, c) in enumerate(zip(found.regions, classes, strict=True))
     ]
+    # Regions beyond max_regions are not classified; their number is still reported.
+    measures = {"regions_found": float(found.total), "regions_classified": float(len(regions))}
+    return Outcome(regions=regions, counts=count_labels([c.label for c in classes]), measures=measures)
 
 
-async def _classify_tiles(image: Image.Image, runner: ModelRunner) -> list[Region]:
+async def _classify_tiles(image: Image.Image, runner: ModelRunner) -> Outcome:
     assert runner.spec.tile_size is not None  # checked in check_request
     cut = tiles(image, runner.spec.tile_size)
     classes = await _classify_many([t.image for t in cut], runner)
-    return [
-        Region(
-            index=i, box=BoundingBox(x_min=t.box[0], y_min=t.box[1], x_max=t.box[2], y_max=t.box[3]), classification=c
-        )
-        for i, (t, c) in enumerate(zip(cut, classes, strict=True))
+    regions = [
+        Region(index=i, box=_box(t.box), classification=c) for i, (t, c) in enumerate(zip(cut, classes, strict=True))
     ]
+    labels = [c.label for c in classes]
+    return Outcome(
+        regions=regions, counts=count_labels(labels), measures={"litter_fraction": litter_fraction(cut, labels)}
+    )
 
 
-async def _detect(image: Image.Image, runner: ModelRunner) -> list[Detection]:
+async def _detect(image: Image.Image, runner: ModelRunner) -> Outcome:
     spec = runner.spec
-    tensor, placement = to_model_input(image, spec)
+    tensor, placement = await asyncio.to_thread(to_model_input, image, spec)
     output = await runner.infer(np.expand_dims(tensor, 0))
-    return decode_yolov8(
+    detections = decode_yolov8(
         output[0],
         spec.labels,
         score_threshold=spec.score_threshold,
@@ -156,3 +174,4 @@ async def _detect(image: Image.Image, runner: ModelRunner) -> list[Detection]:
         width=image.width,
         height=image.height,
     )
+    return Outcome(detections=detections, counts=count_labels([d.label for d in detections]))

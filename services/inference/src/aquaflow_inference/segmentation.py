@@ -28,13 +28,26 @@ class FoundRegion:
     features: dict[str, float]
 
 
-def segment(image: Image.Image, max_regions: int) -> list[FoundRegion]:
-    """Largest regions first; at most ``max_regions``."""
+@dataclass(frozen=True)
+class Segmentation:
+    regions: list[FoundRegion]  # largest first, at most max_regions
+    total: int  # regions found, including those beyond max_regions
+
+
+def segment(image: Image.Image, max_regions: int, grey_threshold: int | None = None) -> Segmentation:
+    """Dark objects on a light background; features are computed for the largest ``max_regions``.
+
+    Pixels darker than ``grey_threshold`` are object (ZooProcess uses a fixed level for a
+    calibrated scanner); without one, Otsu's threshold adapts to each image.
+    """
     grey = np.asarray(image.convert("L"))
-    if grey.min() == grey.max():
-        return []
-    threshold = threshold_otsu(grey)  # type: ignore[no-untyped-call]
-    mask = grey < threshold
+    if grey_threshold is not None:
+        mask = grey < grey_threshold
+    elif grey.min() == grey.max():
+        return Segmentation([], 0)
+    else:
+        # Otsu's level belongs to the darker class (on a two-level image it is the darker level).
+        mask = grey <= threshold_otsu(grey)  # type: ignore[no-untyped-call]
     min_size = max(MIN_REGION_PIXELS, int(MIN_REGION_FRACTION * grey.size))
     mask = remove_small_objects(mask, max_size=min_size - 1)
     labelled = label(mask, connectivity=2)  # type: ignore[no-untyped-call]
@@ -49,7 +62,7 @@ def segment(image: Image.Image, max_regions: int) -> list[FoundRegion]:
             min(grey.shape[0], y1 + CROP_MARGIN),
         )
         regions.append(FoundRegion(image.crop(crop_box), (x0, y0, x1, y1), features(prop)))
-    return regions
+    return Segmentation(regions, len(props))
 
 
 def features(prop: object) -> dict[str, float]:

@@ -20,8 +20,10 @@ class InferenceSettings(BaseSettings):
     max_in_flight: int = Field(default=32, ge=1)
     # Decompression-bomb guard: images with more pixels are refused before decoding.
     max_image_pixels: int = Field(default=60_000_000, ge=1)
-    # Regions of a scan beyond this many are not classified (reported in the counts).
+    # Regions of a scan beyond this many are not classified (their number is in the measures).
     max_regions: int = Field(default=500, ge=1)
+    # zooscan: pixels darker than this grey level are organism; unset = Otsu per image.
+    segment_grey_threshold: int | None = Field(default=None, ge=1, le=255)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     http: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

@@ -22,3 +22,14 @@ def tiles(image: Image.Image, size: int) -> list[Tile]:
             box = (left, top, min(left + size, width), min(top + size, height))
             found.append(Tile(image.crop(box), box))
     return found
+
+
+LITTER_LABEL = "litter"
+
+
+def litter_fraction(cut: list[Tile], labels: list[str]) -> float:
+    """Share of the image area in tiles classified as litter (edge tiles weigh less)."""
+    areas = [(t.box[2] - t.box[0]) * (t.box[3] - t.box[1]) for t in cut]
+    total = sum(areas)
+    littered = sum(a for a, label in zip(areas, labels, strict=True) if label == LITTER_LABEL)
+    return round(littered / total, 4) if total else 0.0

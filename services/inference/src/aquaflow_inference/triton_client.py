@@ -14,11 +14,21 @@ from aquaflow_inference.postprocess import Floats
 from aquaflow_inference.preprocess import Tensor
 from aquaflow_inference.spec import ModelSpec
 
-# Statuses worth retrying: Triton down or restarting, a full queue (backpressure), a timeout.
-TRANSIENT = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "CANCELLED", "UNKNOWN", "INTERNAL")
+MAX_MESSAGE_BYTES = 2**31 - 1
+# gRPC's reconnect backoff grows to two minutes by default: a worker would sit idle that
+# long after a Triton restart. A short cap lets retried messages through within seconds.
+CHANNEL_ARGS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
 
 
 def translate(error: InferenceServerException, what: str) -> Exception:
+    """Only a refused input is permanent. Everything else (Triton down or restarting, a full
+    queue pushing back, a deadline, an internal error) is worth retrying."""
     status = str(error.status() or "")
     if "INVALID_ARGUMENT" in status:
         return ModelRejectedInput(f"{what}: Triton refused the input: {error.message()}")
@@ -43,7 +53,7 @@ class TritonModel:
 
     async def open(self, ready_timeout: float) -> None:
         """Connect, wait until the model is ready, and read its contract from its configuration."""
-        self._client = triton.InferenceServerClient(self._url)
+        self._client = triton.InferenceServerClient(self._url, channel_args=CHANNEL_ARGS)
         deadline = time.monotonic() + ready_timeout
         while not await self.ready():
             if time.monotonic() > deadline:

@@ -1,0 +1,101 @@
+"""Images → model inputs as docs/model-contract.md says, and boxes mapped back to the original."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aquaflow_devstack.samples import real_images
+from aquaflow_inference.imaging import decode_image
+from aquaflow_inference.preprocess import batch_inputs, border_colour, to_model_input
+from aquaflow_inference.spec import ModelSpec
+from tests.unit.inference.support import repository_spec
+from training.preprocess import classifier_input, letterbox, tile_input
+
+PLANKTON = repository_spec("plankton_classifier")
+DETECTOR = repository_spec("fish_detector")
+TILES = repository_spec("litter_tiles")
+
+
+def test_pad_square_fills_with_the_border_colour_then_inverts_and_normalises() -> None:
+    pixels = np.full((32, 64), 200, dtype=np.uint8)
+    pixels[12:20, 24:40] = 20  # a dark organism
+    tensor, _ = to_model_input(Image.fromarray(pixels), PLANKTON)
+    assert tensor.shape == (1, 64, 64)
+    assert tensor.dtype == np.float32
+    background = ((1 - 200 / 255) - PLANKTON.mean[0]) / PLANKTON.std[0]
+    organism = ((1 - 20 / 255) - PLANKTON.mean[0]) / PLANKTON.std[0]
+    # Padding above and below the image is background, not black.
+    assert tensor[0, :16] == pytest.approx(background, abs=1e-5)
+    assert tensor[0, 48:] == pytest.approx(background, abs=1e-5)
+    assert tensor[0, 32, 32] == pytest.approx(organism, abs=1e-5)
+
+
+def test_no_inversion_and_per_channel_normalisation() -> None:
+    tensor, _ = to_model_input(Image.new("RGB", (128, 128), (255, 0, 128)), TILES)
+    expected = [(1.0 - 0.485) / 0.229, (0.0 - 0.456) / 0.224, (128 / 255 - 0.406) / 0.225]
+    assert tensor.shape == (3, 64, 64)
+    assert tensor.reshape(3, -1).mean(axis=1) == pytest.approx(expected, abs=1e-5)
+
+
+def test_border_colour_is_the_median_of_the_outer_ring() -> None:
+    pixels = np.full((10, 10, 3), (240, 230, 220), dtype=np.uint8)
+    pixels[0, 0] = (0, 0, 0)
+    pixels[4:6, 4:6] = (0, 0, 0)
+    assert border_colour(Image.fromarray(pixels)) == (240, 230, 220)
+
+
+def test_letterbox_pads_with_grey_114_and_keeps_the_aspect_ratio() -> None:
+    tensor, placement = to_model_input(Image.new("RGB", (640, 320), (0, 0, 0)), DETECTOR)
+    assert tensor.shape == (3, 320, 320)
+    assert (placement.scale, placement.pad_x, placement.pad_y) == (0.5, 0, 80)
+    assert tensor[:, :80] == pytest.approx(114 / 255, abs=1e-6)
+    assert tensor[:, 240:] == pytest.approx(114 / 255, abs=1e-6)
+    assert tensor[:, 80:240] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("spec", [DETECTOR, PLANKTON])
+@pytest.mark.parametrize("size", [(640, 320), (200, 500), (300, 300)])
+def test_boxes_found_in_the_model_input_map_back_to_the_original_pixels(spec: ModelSpec, size: tuple[int, int]) -> None:
+    width, height = size
+    pixels = np.full((height, width), 230, dtype=np.uint8)
+    box = (width // 4, height // 3, width // 2, height // 2)  # x1, y1, x2, y2
+    pixels[box[1] : box[3], box[0] : box[2]] = 0
+    model_spec = dataclasses.replace(spec, invert=False, mean=(0.0,), std=(1.0,))
+    tensor, placement = to_model_input(Image.fromarray(pixels).convert("RGB"), model_spec)
+    dark = np.argwhere(tensor[0] < 0.25)  # the organism, not the grey 114 letterbox
+    found = np.array([[dark[:, 1].min(), dark[:, 0].min(), dark[:, 1].max() + 1, dark[:, 0].max() + 1]], np.float32)
+    mapped = placement.to_original(found, width, height)[0]
+    # Within the resampling blur: a couple of input pixels, in original pixels.
+    assert mapped == pytest.approx(box, abs=2.5 / placement.scale)
+
+
+def test_mapped_boxes_are_clipped_to_the_image() -> None:
+    _, placement = to_model_input(Image.new("RGB", (640, 320)), DETECTOR)
+    mapped = placement.to_original(np.array([[-10, 60, 330, 300]], np.float32), 640, 320)
+    assert mapped.tolist() == [[0, 0, 640, 320]]
+
+
+def test_batches_stack_one_input_per_image() -> None:
+    images = [Image.new("L", (10 + i, 20), 100) for i in range(5)]
+    assert batch_inputs(images, PLANKTON).shape == (5, 1, 64, 64)
+
+
+def test_the_service_sends_exactly_the_tensors_the_models_were_trained_on() -> None:
+    """training.preprocess is the reference the models learnt from; the service must agree value for value."""
+    usable = [s for s in real_images() if not s.corrupt]
+    assert len(usable) > 50
+    for sample in usable:
+        image = decode_image(sample.path.read_bytes(), max_pixels=60_000_000)
+        ours, _ = to_model_input(image, PLANKTON)
+        np.testing.assert_allclose(ours, classifier_input(image), atol=1e-6, err_msg=sample.key)
+    for sample in usable[:10]:
+        image = decode_image(sample.path.read_bytes(), max_pixels=60_000_000)
+        ours, placement = to_model_input(image, DETECTOR)
+        theirs, geometry = letterbox(image)
+        np.testing.assert_allclose(ours, theirs, atol=1e-6, err_msg=sample.key)
+        assert (placement.scale, placement.pad_x, placement.pad_y) == (geometry.scale, geometry.pad_x, geometry.pad_y)
+        np.testing.assert_allclose(to_model_input(image, TILES)[0], tile_input(image), atol=1e-5, err_msg=sample.key)
