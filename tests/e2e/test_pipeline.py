@@ -27,6 +27,7 @@ from tests.support.rabbit import RabbitAdmin
 pytestmark = [pytest.mark.e2e, pytest.mark.triton]
 
 BUCKET = "plankton-flowcam"
+ZOOSCAN_BUCKET = "plankton-zooscan"
 LABELS = Path(__file__).resolve().parents[2] / "model_repository" / "plankton_classifier" / "labels.txt"
 
 
@@ -35,7 +36,7 @@ def stack(broker_settings: BrokerSettings, triton: Any, tmp_path: Path) -> Itera
     config = StackConfig(
         prefix=broker_settings.prefix,
         workdir=tmp_path,
-        buckets={BUCKET: "lov"},
+        buckets={BUCKET: "lov", ZOOSCAN_BUCKET: "lov"},
         broker_url=broker_settings.url.get_secret_value(),
         mongodb_url=MONGODB_URL,
         triton_grpc_url=triton.grpc_url,
@@ -88,3 +89,23 @@ async def test_uploads_end_as_one_result_each_and_corrupt_images_as_dead_letters
     for letter in dead:
         assert letter.stage.startswith("inference")
         assert "image" in letter.reason.lower(), letter.reason
+
+
+async def test_zooscan_scans_are_segmented_and_each_region_classified(stack: NativeStack) -> None:
+    scans = [s for s in real_images() if s.key.startswith("import_test/m106_mn01_n1_sml/")]
+    assert len(scans) >= 3
+    await stack.notify([stack.upload(ZOOSCAN_BUCKET, s.key, s.path.read_bytes()) for s in scans])
+    results = await eventually(
+        lambda: stored_results(stack.results_url, bucket=ZOOSCAN_BUCKET),
+        until=lambda r: len(r) >= len(scans),
+        timeout=120,
+    )
+    labels = set(LABELS.read_text().split())
+    assert {r["object"]["key"] for r in results} == {s.key for s in scans}
+    for result in results:
+        assert result["profile"] == "zooscan"
+        assert result["regions"], result["object"]["key"]
+        assert sum(result["counts"].values()) == len(result["regions"])
+        assert all(region["classification"]["label"] in labels for region in result["regions"])
+        assert {"object_area", "object_esd", "object_circularity"} <= set(result["regions"][0]["features"])
+        assert result["summary"]["regions"] == len(result["regions"])

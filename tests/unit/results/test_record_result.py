@@ -56,6 +56,11 @@ def test_summary_counts_regions_and_labels() -> None:
     assert summary == {"regions": 3, "top_region_label": "copepod", "count.copepod": 2, "count.diatom_chain": 1}
 
 
+def test_summary_carries_image_measures() -> None:
+    completed = completed_regions().model_copy(update={"measures": {"litter_fraction": 0.123456}})
+    assert summarize(completed)["litter_fraction"] == 0.1235
+
+
 def test_document_keeps_ids_and_unique_fields() -> None:
     completed = completed_regions()
     doc = result_document(completed, completed.created_at)

@@ -44,6 +44,8 @@ def summarize(completed: InferenceCompleted) -> dict[str, float | int | str]:
         summary["detections"] = len(completed.detections)
     for label, count in sorted(completed.counts.items()):
         summary[f"count.{label}"] = count
+    for name, value in sorted(completed.measures.items()):
+        summary[name] = round(value, 4)
     return summary
 
 
