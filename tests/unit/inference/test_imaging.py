@@ -9,14 +9,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
-from aquaflow_devstack.samples import real_images
+from aquaflow_devstack.samples import Sample, real_images
 from aquaflow_inference.errors import CorruptImage, ImageTooLarge, NotAnImage
 from aquaflow_inference.imaging import decode_image
 from aquaflow_shared.errors import PermanentError
 
 LIMIT = 60_000_000
+SAMPLES = real_images()
+SOUND = [s for s in SAMPLES if not s.corrupt]
+CORRUPT = [s for s in SAMPLES if s.corrupt]
 
 
 def encoded(image: Image.Image, fmt: str, **options: Any) -> bytes:
@@ -35,15 +38,74 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
+def png_header(width: int, height: int) -> bytes:
+    """Signature and IHDR of a one-bit greyscale PNG."""
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+
+
 def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width`` x ``height`` one-bit pixels."""
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + png_chunk(b"IEND", b"")
-    )
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels but holds almost no pixel data."""
+    return png_header(width, height) + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + png_chunk(b"IEND", b"")
+
+
+def png_of_zeros(width: int, height: int) -> bytes:
+    """A complete, valid one-bit PNG of ``width`` x ``height`` black pixels: a bomb of a few kilobytes.
+
+    Compressed row by row so that building a 400-megapixel bomb needs no 400 MB in memory.
+    """
+    row = bytes(1 + (width + 7) // 8)  # filter byte "none", then the packed bits
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    return png_header(width, height) + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b"")
+
+
+def sample_id(sample: Sample) -> str:
+    return sample.key
+
+
+def test_the_real_images_cover_the_formats_and_modes_instruments_produce() -> None:
+    kinds = set()
+    for sample in SOUND:
+        with Image.open(sample.path) as image:
+            kinds.add((image.format, image.mode))
+    assert {("PNG", "P"), ("PNG", "L"), ("PNG", "RGB"), ("JPEG", "RGB"), ("JPEG", "L"), ("GIF", "P")} <= kinds
+    assert len(CORRUPT) == 4
+
+
+@pytest.mark.parametrize("sample", SOUND, ids=sample_id)
+def test_every_sound_real_image_decodes_completely(sample: Sample) -> None:
+    data = sample.path.read_bytes()
+    with Image.open(io.BytesIO(data)) as header:
+        claimed = header.size
+    image = decode_image(data, max_pixels=LIMIT)
+    assert image.size == claimed
+    pixels = np.asarray(image)  # the pixels are really there, not a lazy promise
+    assert pixels.shape[:2] == (claimed[1], claimed[0])
+    assert pixels.dtype == np.uint8
+    assert pixels.max() > pixels.min()  # a plankton vignette is never one flat colour
+
+
+@pytest.mark.parametrize("sample", CORRUPT, ids=sample_id)
+def test_the_corrupt_real_images_are_refused_with_a_readable_reason(sample: Sample) -> None:
+    with pytest.raises((CorruptImage, NotAnImage)) as refused:
+        decode_image(sample.path.read_bytes(), max_pixels=LIMIT)
+    reason = str(refused.value)
+    assert reason.startswith(("corrupt or truncated PNG data", "corrupt or truncated JPEG data", "not an image"))
+    assert "\n" not in reason
+    error = refused.value
+    assert isinstance(error, PermanentError)  # dead-lettered at once, with this reason and code
+    assert (error.reason, error.code) in ((reason, "corrupt_image"), (reason, "not_an_image"))
+
+
+def test_a_real_png_cut_in_half_is_corrupt() -> None:
+    sample = next(s for s in SOUND if s.path.suffix == ".png" and s.path.stat().st_size > 4000)
+    data = sample.path.read_bytes()
+    half = data[: len(data) // 2]
+    # The header survives: a check of the header alone would let this through.
+    with Image.open(io.BytesIO(half)) as header:
+        assert header.size == decode_image(data, max_pixels=LIMIT).size
+    with pytest.raises(CorruptImage, match="corrupt or truncated PNG data"):
+        decode_image(half, max_pixels=LIMIT)
 
 
 @pytest.mark.parametrize(("fmt", "mode"), [("PNG", "RGB"), ("JPEG", "RGB"), ("GIF", "P"), ("PNG", "L")])
@@ -68,9 +130,11 @@ def test_sixteen_bit_images_are_scaled_to_eight_bits_not_clipped() -> None:
     assert np.asarray(image).tolist() == [[0, 100, 255]]
 
 
-@pytest.mark.parametrize("data", [b"", b"hello, this is a text file\n", b"%PDF-1.7\n" + bytes(200)])
+@pytest.mark.parametrize(
+    "data", [b"", b"hello, this is a text file\n", b"%PDF-1.7\n" + bytes(200)], ids=["empty", "text", "pdf"]
+)
 def test_non_images_are_refused(data: bytes) -> None:
-    with pytest.raises(NotAnImage) as refused:
+    with pytest.raises(NotAnImage, match=r"empty|not an image") as refused:
         decode_image(data, max_pixels=LIMIT)
     assert refused.value.code == "not_an_image"
     assert isinstance(refused.value, PermanentError)
@@ -80,7 +144,6 @@ def test_non_images_are_refused(data: bytes) -> None:
 def test_a_truncated_image_fails_on_full_decode_not_later(fmt: str) -> None:
     data = encoded(gradient(256, 256), fmt)
     truncated = data[: len(data) // 2]
-    # The header alone is fine: a check of the header would let this through.
     assert Image.open(io.BytesIO(truncated)).size == (256, 256)
     with pytest.raises(CorruptImage, match=f"corrupt or truncated {fmt} data"):
         decode_image(truncated, max_pixels=LIMIT)
@@ -94,15 +157,50 @@ def test_damaged_png_data_is_refused() -> None:
         decode_image(bytes(data), max_pixels=LIMIT)
 
 
-def test_a_decompression_bomb_is_refused_before_decoding() -> None:
-    bomb = encoded(Image.new("L", (6000, 6000)), "PNG")  # 36 megapixels of zeros
-    assert len(bomb) < 100_000
-    with pytest.raises(ImageTooLarge, match=r"6000x6000 = 36000000 pixels, over the limit of 10000000"):
+@pytest.fixture
+def pixel_loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Records every full decode (``ImageFile.load``): a refused bomb must not reach one."""
+    loads: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+
+    def recording_load(self: ImageFile.ImageFile) -> Any:
+        loads.append(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
+    return loads
+
+
+def test_the_bomb_builder_makes_images_that_really_decode(pixel_loads: list[tuple[int, int]]) -> None:
+    image = decode_image(png_of_zeros(300, 200), max_pixels=LIMIT)
+    assert pixel_loads == [(300, 200)]  # the spy sees the full decode that a bomb must not reach
+    assert image.size == (300, 200)
+    assert image.getextrema() == (0, 0)
+
+
+def test_a_decompression_bomb_is_refused_by_our_limit_before_decoding(pixel_loads: list[tuple[int, int]]) -> None:
+    bomb = png_of_zeros(8000, 8000)  # under Pillow's own guard: only our limit stands in the way
+    assert len(bomb) < 20_000
+    with pytest.raises(ImageTooLarge, match=r"8000x8000 = 64000000 pixels, over the limit of 10000000") as refused:
         decode_image(bomb, max_pixels=10_000_000)
+    assert refused.value.code == "decompression_bomb"
+    assert pixel_loads == []
+
+
+def test_a_20000_pixel_square_bomb_is_refused_even_with_pillows_guard_off(
+    pixel_loads: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bomb = png_of_zeros(20_000, 20_000)
+    assert len(bomb) < 100_000  # 400 megapixels in under 100 kB
+    with pytest.raises(ImageTooLarge, match="decompression bomb"):
+        decode_image(bomb, max_pixels=LIMIT)  # Pillow's own limit trips first
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    with pytest.raises(ImageTooLarge, match=r"20000x20000 = 400000000 pixels, over the limit of 60000000"):
+        decode_image(bomb, max_pixels=LIMIT)
+    assert pixel_loads == []
 
 
 def test_an_absurd_header_is_refused_as_a_decompression_bomb() -> None:
-    # Pillow itself refuses images over twice its own pixel limit while opening them.
     data = png_claiming(100_000, 100_000)
     assert len(data) < 200
     with pytest.raises(ImageTooLarge, match="decompression bomb") as refused:
@@ -111,17 +209,8 @@ def test_an_absurd_header_is_refused_as_a_decompression_bomb() -> None:
 
 
 def test_a_header_over_our_limit_is_refused_without_reading_the_pixels() -> None:
+    # The same bytes under a higher limit fail as truncated: the limit, not the data, refused them.
     with pytest.raises(ImageTooLarge, match="9000x9000"):
         decode_image(png_claiming(9000, 9000), max_pixels=LIMIT)
-
-
-def test_the_corrupt_images_of_ecotaxa_qa_are_refused_and_the_others_decode() -> None:
-    samples = real_images()
-    for sample in samples:
-        data = sample.path.read_bytes()
-        if sample.corrupt:
-            with pytest.raises((CorruptImage, NotAnImage)):
-                decode_image(data, max_pixels=LIMIT)
-        else:
-            assert decode_image(data, max_pixels=LIMIT).size[0] > 0, sample.key
-    assert sum(s.corrupt for s in samples) == 4
+    with pytest.raises(CorruptImage):
+        decode_image(png_claiming(9000, 9000), max_pixels=100_000_000)

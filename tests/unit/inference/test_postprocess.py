@@ -31,6 +31,7 @@ PLANTED = [
     (33, 0, 0.50, 125, 120, 40, 20),  # overlaps A a little (IoU 0.23): kept
     (1999, 2, 0.20, 60, 160, 20, 20),  # under the 0.25 score threshold: dropped
     (2099, 2, 0.95, 300, 85, 60, 20),  # reaches past the picture: clipped to it
+    (1200, 1, 0.85, 160, 30, 40, 20),  # wholly in the grey letterbox band, no pixel of the picture: dropped
 ]
 # Expected detections in the original 640x320 frame, best first.
 SURVIVORS = [

@@ -8,16 +8,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aquaflow_devstack.samples import real_images
+from aquaflow_devstack.samples import Sample, real_images
 from aquaflow_inference.imaging import decode_image
 from aquaflow_inference.preprocess import batch_inputs, border_colour, to_model_input
 from aquaflow_inference.spec import ModelSpec
+from aquaflow_inference.tiling import tiles
 from tests.unit.inference.support import repository_spec
 from training.preprocess import classifier_input, letterbox, tile_input
 
 PLANKTON = repository_spec("plankton_classifier")
 DETECTOR = repository_spec("fish_detector")
 TILES = repository_spec("litter_tiles")
+SOUND = [s for s in real_images() if not s.corrupt]
 
 
 def test_pad_square_fills_with_the_border_colour_then_inverts_and_normalises() -> None:
@@ -84,18 +86,36 @@ def test_batches_stack_one_input_per_image() -> None:
     assert batch_inputs(images, PLANKTON).shape == (5, 1, 64, 64)
 
 
-def test_the_service_sends_exactly_the_tensors_the_models_were_trained_on() -> None:
+@pytest.mark.parametrize("sample", SOUND, ids=lambda s: s.key)
+def test_the_service_sends_exactly_the_tensors_the_models_were_trained_on(sample: Sample) -> None:
     """training.preprocess is the reference the models learnt from; the service must agree value for value."""
-    usable = [s for s in real_images() if not s.corrupt]
-    assert len(usable) > 50
-    for sample in usable:
-        image = decode_image(sample.path.read_bytes(), max_pixels=60_000_000)
-        ours, _ = to_model_input(image, PLANKTON)
-        np.testing.assert_allclose(ours, classifier_input(image), atol=1e-6, err_msg=sample.key)
-    for sample in usable[:10]:
-        image = decode_image(sample.path.read_bytes(), max_pixels=60_000_000)
-        ours, placement = to_model_input(image, DETECTOR)
-        theirs, geometry = letterbox(image)
-        np.testing.assert_allclose(ours, theirs, atol=1e-6, err_msg=sample.key)
-        assert (placement.scale, placement.pad_x, placement.pad_y) == (geometry.scale, geometry.pad_x, geometry.pad_y)
-        np.testing.assert_allclose(to_model_input(image, TILES)[0], tile_input(image), atol=1e-5, err_msg=sample.key)
+    image = decode_image(sample.path.read_bytes(), max_pixels=60_000_000)
+    np.testing.assert_array_equal(to_model_input(image, PLANKTON)[0], classifier_input(image))
+    ours, placement = to_model_input(image, DETECTOR)
+    theirs, geometry = letterbox(image)
+    np.testing.assert_array_equal(ours, theirs)
+    assert (placement.scale, placement.pad_x, placement.pad_y) == (geometry.scale, geometry.pad_x, geometry.pad_y)
+    # The litter model sees tiles of the drone image, edge tiles included.
+    for tile in tiles(image, TILES.tile_size or 0):
+        np.testing.assert_array_equal(to_model_input(tile.image, TILES)[0], tile_input(tile.image))
+
+
+@pytest.mark.parametrize("sample", SOUND[::7], ids=lambda s: s.key)
+def test_letterboxed_boxes_map_back_exactly_to_the_original(sample: Sample) -> None:
+    """Boxes placed into the input the way training placed its labels come back through Placement unchanged."""
+    image = decode_image(sample.path.read_bytes(), max_pixels=60_000_000)
+    width, height = image.size
+    _, placement = to_model_input(image, DETECTOR)
+    _, geometry = letterbox(image)
+    boxes = np.array(
+        [[0, 0, width, height], [width * 0.25, height * 0.1, width * 0.6, height * 0.9], [1, 2, 3, 4]], np.float32
+    )
+    np.testing.assert_allclose(placement.to_original(geometry.to_input(boxes), width, height), boxes, atol=1e-3)
+
+
+def test_the_real_images_include_odd_shapes() -> None:
+    shapes = {decode_image(s.path.read_bytes(), max_pixels=60_000_000).size for s in SOUND}
+    assert any(w > h for w, h in shapes)
+    assert any(w < h for w, h in shapes)
+    assert any(max(w, h) > 128 for w, h in shapes)  # several tiles per image for the litter model
+    assert len(SOUND) > 100

@@ -74,6 +74,34 @@ def test_a_disc_has_the_area_diameter_and_roundness_of_a_disc() -> None:
     assert region.crop.size == (41 + 8, 41 + 8)  # a margin of 4 pixels around the organism
 
 
+def test_a_disc_and_a_rectangle_are_two_regions_largest_first() -> None:
+    pixels, xx, yy = scan(320, 240)
+    radius = 25
+    pixels[(xx - 80) ** 2 + (yy - 100) ** 2 <= radius**2] = 30
+    shading = np.linspace(60, 100, 120).round().astype(np.uint8)  # darker on the left
+    pixels[150:180, 170:290] = shading[None, :]  # 120 x 30: aspect ratio 4
+    found = segment(Image.fromarray(pixels), max_regions=10)
+    assert found.total == 2
+    rectangle, disc = (r.features for r in found.regions)
+    assert [r.bbox for r in found.regions] == [(170, 150, 290, 180), (55, 75, 106, 126)]
+    for f in (rectangle, disc):
+        assert all(key.startswith("object_") for key in f)
+        assert set(f) == ECOTAXA_COLUMNS
+    assert rectangle["object_area"] == 120 * 30
+    assert rectangle["object_extent"] == pytest.approx(1.0, abs=1e-6)
+    assert rectangle["object_solidity"] == pytest.approx(1.0, abs=1e-6)
+    assert rectangle["object_elongation"] == pytest.approx(4.0, rel=0.01)
+    assert (rectangle["object_min"], rectangle["object_max"]) == (60, 100)
+    assert rectangle["object_mean"] == pytest.approx(float(shading.mean()), abs=0.01)
+    assert (rectangle["object_x"], rectangle["object_y"]) == (229.5, 164.5)
+    assert disc["object_area"] == pytest.approx(math.pi * radius**2, rel=0.01)
+    assert disc["object_esd"] == pytest.approx(2 * radius, abs=0.5)
+    assert disc["object_circularity"] == pytest.approx(1.0, abs=0.1)
+    assert disc["object_elongation"] == pytest.approx(1.0, abs=0.01)
+    assert (disc["object_min"], disc["object_mean"], disc["object_max"]) == (30, 30, 30)
+    assert (disc["object_x"], disc["object_y"]) == (80, 100)
+
+
 def test_an_ellipse_has_its_axes_elongation_and_eccentricity() -> None:
     pixels, xx, yy = scan()
     a, b = 30, 10

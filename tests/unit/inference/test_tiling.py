@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from PIL import Image
 
 from aquaflow_inference.tiling import litter_fraction, tiles
@@ -19,6 +21,25 @@ def test_tiles_cover_the_image_row_by_row_with_smaller_edge_tiles() -> None:
     ]
     assert [t.image.size for t in cut][2:4] == [(44, 128), (128, 72)]
     assert sum(t.image.width * t.image.height for t in cut) == 300 * 200
+
+
+@pytest.mark.parametrize(
+    ("size", "count", "last"),
+    [((256, 256), 4, (128, 128, 256, 256)), ((100, 60), 1, (0, 0, 100, 60)), ((129, 128), 2, (128, 0, 129, 128))],
+)
+def test_tile_counts_and_edge_tiles(size: tuple[int, int], count: int, last: tuple[int, int, int, int]) -> None:
+    cut = tiles(Image.new("RGB", size), 128)
+    assert len(cut) == count
+    assert cut[-1].box == last
+    assert cut[-1].image.size == (last[2] - last[0], last[3] - last[1])
+
+
+def test_a_tile_holds_the_pixels_of_its_box() -> None:
+    pixels = np.arange(200 * 300, dtype=np.uint32).reshape(200, 300) % 251
+    image = Image.fromarray(pixels.astype(np.uint8))
+    for tile in tiles(image, 128):
+        x0, y0, x1, y1 = tile.box
+        np.testing.assert_array_equal(np.asarray(tile.image), pixels[y0:y1, x0:x1])
 
 
 def test_litter_fraction_weighs_tiles_by_their_area() -> None:

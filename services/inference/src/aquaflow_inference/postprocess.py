@@ -83,9 +83,14 @@ def decode_yolov8(
         width,
         height,
     )
-    return [Detection(label=d.label, score=d.score, box=_box(row)) for d, row in zip(detections, mapped, strict=True)][
-        :MAX_DETECTIONS
+    # A box wholly in the letterbox padding maps to no pixel of the picture: not a detection.
+    inside = (mapped[:, 2] > mapped[:, 0]) & (mapped[:, 3] > mapped[:, 1])
+    found = [
+        Detection(label=d.label, score=d.score, box=_box(row))
+        for d, row, keep in zip(detections, mapped, inside, strict=True)
+        if keep
     ]
+    return found[:MAX_DETECTIONS]
 
 
 def _box(row: Floats) -> BoundingBox:

@@ -44,6 +44,7 @@ class ModelSpec:
             (model_input,) = config["input"]
             (model_output,) = config["output"]
             channels, height, width = (int(d) for d in model_input["dims"])
+            output_dims = tuple(int(d) for d in model_output["dims"])
             task = params["aquaflow.task"]
             if task not in ("classification", "detection"):
                 raise InvalidModelConfig(f"{name}: aquaflow.task {task!r} is not classification or detection")
@@ -73,6 +74,26 @@ class ModelSpec:
             )
         except (KeyError, ValueError, TypeError) as error:
             raise InvalidModelConfig(f"{name}: configuration breaks the model contract: {error!r}") from error
-        if spec.channels != (1 if spec.color == "gray" else 3):
-            raise InvalidModelConfig(f"{name}: {spec.channels} input channels do not fit colour {spec.color}")
+        _check_contract(spec, output_dims)
         return spec
+
+
+def _check_contract(spec: ModelSpec, output_dims: tuple[int, ...]) -> None:
+    """Mismatches that would otherwise fail on every message, caught once at start-up."""
+    name = spec.name
+    if spec.channels != (1 if spec.color == "gray" else 3):
+        raise InvalidModelConfig(f"{name}: {spec.channels} input channels do not fit colour {spec.color}")
+    for what, values in (("mean", spec.mean), ("std", spec.std)):
+        if len(values) not in (1, spec.channels):
+            raise InvalidModelConfig(f"{name}: {len(values)} {what} values for {spec.channels} channel(s)")
+    if min(spec.std) <= 0:
+        raise InvalidModelConfig(f"{name}: aquaflow.std must be positive, got {spec.std}")
+    if spec.tile_size is not None and spec.tile_size < 1:
+        raise InvalidModelConfig(f"{name}: aquaflow.tile_size must be positive, got {spec.tile_size}")
+    classes = len(spec.labels)
+    if spec.task == "classification" and output_dims != (classes,):
+        raise InvalidModelConfig(f"{name}: {classes} labels but the output gives {list(output_dims)} class scores")
+    if spec.task == "detection" and (len(output_dims) != 2 or output_dims[0] != 4 + classes):
+        raise InvalidModelConfig(
+            f"{name}: {classes} labels need an output [{4 + classes}, anchors], got {list(output_dims)}"
+        )
