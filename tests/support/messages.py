@@ -6,6 +6,7 @@ from aquaflow_shared.contracts import (
     BoundingBox,
     Classification,
     InferenceCompleted,
+    InferenceRequested,
     LabelScore,
     ObjectRef,
     Region,
@@ -56,4 +57,17 @@ def completed_regions(key: str = "scan 7.png") -> InferenceCompleted:
         regions=regions,
         counts={"copepod": 2, "diatom_chain": 1},
         inference_ms=9.0,
+    )
+
+
+def inference_request(obj: ObjectRef, *, profile: str, model: str) -> InferenceRequested:
+    """The request the router would send for ``obj`` (same deterministic id)."""
+    return InferenceRequested(
+        message_id=derive_id("inference.requested", *obj.identity, model),
+        correlation_id=obj.upload_id(),
+        tenant="lov",
+        object=obj,
+        profile=profile,
+        model=model,
+        route="test",
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -43,6 +44,49 @@ def delivery_count(message: RabbitMessage) -> int:
         return int(str(raw))
     except ValueError:
         return 0
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    body: bytes
+    stage: str
+    reason: str
+    code: str
+    attempt: int
+    message_id: str | None
+    correlation_id: str | None = None
+    content_type: str | None = "application/json"
+    original_routing_key: str = ""
+    headers: dict[str, Any] = field(default_factory=dict)
+
+
+async def publish_dead_letter(
+    broker: RabbitBroker, topology: Topology, metrics: ConsumerMetrics, letter: DeadLetter
+) -> None:
+    """Publish to the dead-letter exchange (persistent, confirmed) with the reason in headers.
+
+    Every dead letter of every stage goes through here, so one queue and one
+    dashboard describe them all alike.
+    """
+    headers = {
+        **letter.headers,
+        REASON_HEADER: letter.reason[:MAX_REASON_LENGTH],
+        CODE_HEADER: letter.code,
+        STAGE_HEADER: letter.stage,
+        ATTEMPTS_HEADER: letter.attempt,
+        ROUTING_KEY_HEADER: letter.original_routing_key,
+    }
+    await broker.publish(
+        letter.body,
+        exchange=topology.dead_letters,
+        routing_key=failed(letter.stage),
+        persist=True,
+        headers=headers,
+        message_id=letter.message_id,
+        correlation_id=letter.correlation_id,
+        content_type=letter.content_type,
+    )
+    metrics.dead_letters.labels(letter.stage, letter.code).inc()
 
 
 class Settler:
@@ -117,27 +161,23 @@ class Settler:
 
     async def dead_letter(self, message: RabbitMessage, *, reason: str, code: str, attempt: int) -> None:
         raw = message.raw_message
-        headers = dict(raw.headers or {})
-        headers.update(
-            {
-                REASON_HEADER: reason[:MAX_REASON_LENGTH],
-                CODE_HEADER: code,
-                STAGE_HEADER: self._stage,
-                ATTEMPTS_HEADER: attempt,
-                ROUTING_KEY_HEADER: raw.routing_key or "",
-            }
+        await publish_dead_letter(
+            self._broker,
+            self._topology,
+            self._metrics,
+            DeadLetter(
+                body=raw.body,
+                stage=self._stage,
+                reason=reason,
+                code=code,
+                attempt=attempt,
+                message_id=message.message_id,
+                correlation_id=message.correlation_id,
+                content_type=raw.content_type,
+                original_routing_key=raw.routing_key or "",
+                headers=dict(raw.headers or {}),
+            ),
         )
-        await self._broker.publish(
-            raw.body,
-            exchange=self._topology.dead_letters,
-            routing_key=failed(self._stage),
-            persist=True,
-            headers=headers,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            content_type=raw.content_type,
-        )
-        self._metrics.dead_letters.labels(self._stage, code).inc()
 
     def _finish(self, outcome: str, started: float, fields: dict[str, Any]) -> None:
         elapsed = time.perf_counter() - started

@@ -12,21 +12,14 @@ from aquaflow_inference.settings import InferenceSettings
 from aquaflow_shared.contracts import InferenceRequested, ObjectRef
 from aquaflow_shared.settings import BrokerSettings, ObservabilitySettings, S3Settings
 from aquaflow_shared.topology import Topology, inference_requested
+from tests.support.messages import inference_request
 from tests.support.rabbit import RabbitAdmin
 
 BUCKET = "inference-it"
 
 
 def request_for(obj: ObjectRef, *, profile: str, model: str) -> InferenceRequested:
-    return InferenceRequested(
-        message_id=obj.upload_id()[:16] + model[:8] + "0" * 8,
-        correlation_id=obj.upload_id(),
-        tenant="lov",
-        object=obj,
-        profile=profile,
-        model=model,
-        route="test",
-    )
+    return inference_request(obj, profile=profile, model=model)
 
 
 @dataclass

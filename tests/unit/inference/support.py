@@ -14,6 +14,7 @@ from aquaflow_inference.postprocess import Floats
 from aquaflow_inference.preprocess import Tensor
 from aquaflow_inference.spec import ModelSpec
 from aquaflow_shared.contracts import InferenceRequested, ObjectRef
+from tests.support.messages import inference_request
 
 REPOSITORY = Path(__file__).resolve().parents[3] / "model_repository"
 
@@ -48,12 +49,4 @@ class OnnxRuntimeRunner:
 
 def request_for(profile: str, model: str, *, key: str = "scan.png") -> InferenceRequested:
     obj = ObjectRef(bucket="plankton-in", key=key, etag="0123456789abcdef", size=100)
-    return InferenceRequested(
-        message_id="request-" + profile,
-        correlation_id=obj.upload_id(),
-        tenant="lov",
-        object=obj,
-        profile=profile,
-        model=model,
-        route="test",
-    )
+    return inference_request(obj, profile=profile, model=model)

@@ -12,10 +12,10 @@ from typing import Any
 from faststream.rabbit import RabbitBroker
 
 from aquaflow_shared.contracts import derive_id
-from aquaflow_shared.delivery import ATTEMPTS_HEADER, CODE_HEADER, REASON_HEADER, ROUTING_KEY_HEADER, STAGE_HEADER
+from aquaflow_shared.delivery import DeadLetter, publish_dead_letter
 from aquaflow_shared.errors import PermanentError
 from aquaflow_shared.metrics import ConsumerMetrics
-from aquaflow_shared.topology import Topology, failed
+from aquaflow_shared.topology import Topology
 
 
 class ObjectDeadLetters:
@@ -28,19 +28,12 @@ class ObjectDeadLetters:
     async def __call__(self, description: dict[str, Any], error: PermanentError) -> None:
         """Publish ``description`` with the reason, persistent and confirmed."""
         identity = (description.get(k) for k in ("bucket", "key", "etag", "version_id"))
-        await self._broker.publish(
-            json.dumps(description, ensure_ascii=False).encode(),
-            exchange=self._topology.dead_letters,
-            routing_key=failed(self._stage),
-            persist=True,
+        letter = DeadLetter(
+            body=json.dumps(description, ensure_ascii=False).encode(),
+            stage=self._stage,
+            reason=error.reason,
+            code=error.code,
+            attempt=1,
             message_id=derive_id("object.rejected", *identity),
-            content_type="application/json",
-            headers={
-                REASON_HEADER: error.reason,
-                CODE_HEADER: error.code,
-                STAGE_HEADER: self._stage,
-                ATTEMPTS_HEADER: 1,
-                ROUTING_KEY_HEADER: "",
-            },
         )
-        self._metrics.dead_letters.labels(self._stage, error.code).inc()
+        await publish_dead_letter(self._broker, self._topology, self._metrics, letter)
