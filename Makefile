@@ -39,7 +39,6 @@ slow: venv
 
 # Retrain every model and rewrite the model cards' metrics (CPU, minutes).
 models: venv
-	$(PY) -m pip install --quiet -c training/constraints.txt torch==2.13.0 onnx onnxscript
 	$(PY) -m training.train_all
 
 # Serve model_repository/ with the Triton binary from the wheel, in the foreground.

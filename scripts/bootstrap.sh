@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv and installs every package of the monorepo (editable) plus the
-# development tools, pinned by constraints.txt. The Triton binary comes inside the
+# development and training tools, pinned by constraints.txt (torch is pinned in
+# pyproject.toml: its CPU build). The Triton binary comes inside the
 # nvidia-pytriton wheel. Re-running is cheap: it reinstalls only when a pyproject
 # or the constraints changed.
 set -euo pipefail
@@ -28,6 +29,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   .venv/bin/python -m pip install --quiet --upgrade "pip>=24"
   args=()
   for package in "${packages[@]}"; do args+=(-e "$package"); done
-  .venv/bin/python -m pip install --quiet -c constraints.txt "${args[@]}" -e ".[dev]"
+  .venv/bin/python -m pip install --quiet -c constraints.txt "${args[@]}" -e ".[dev,training]"
   echo "$wanted" > "$stamp"
 fi
