@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import uvicorn
@@ -44,6 +45,8 @@ def service_app(
 ) -> AsgiFastStream:
     return AsgiFastStream(
         broker,
+        # The standard-library logger, rendered as JSON by configure_logging.
+        logger=logging.getLogger("aquaflow.lifecycle"),
         asgi_routes=[
             ("/metrics", make_asgi_app(registry)),
             ("/health", health_route(broker, extra_checks)),
