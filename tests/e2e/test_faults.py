@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from aquaflow_devstack.observe import DeadLetter, stored_results, take_dead_letters
+from aquaflow_devstack.observe import ObservedDeadLetter, stored_results, take_dead_letters
 from aquaflow_devstack.samples import real_images
 from aquaflow_devstack.stack import NativeStack, StackConfig
 from aquaflow_shared.settings import BrokerSettings
@@ -78,9 +78,9 @@ async def test_every_upload_has_exactly_one_result_despite_killed_workers(
         await asyncio.to_thread(service.wait_healthy, 120)
 
     final = await eventually(stored, until=lambda c: set(c) >= set(keys), timeout=600)
-    dead: list[DeadLetter] = []
+    dead: list[ObservedDeadLetter] = []
 
-    async def collect() -> list[DeadLetter]:
+    async def collect() -> list[ObservedDeadLetter]:
         dead.extend(await take_dead_letters(rabbit.url, stack.topology.dead_letter_queue.name))
         return dead
 

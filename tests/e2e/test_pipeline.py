@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from aquaflow_devstack.observe import DeadLetter, stored_results, take_dead_letters
+from aquaflow_devstack.observe import ObservedDeadLetter, stored_results, take_dead_letters
 from aquaflow_devstack.samples import Sample, real_images
 from aquaflow_devstack.stack import NativeStack, StackConfig
 from aquaflow_shared.settings import BrokerSettings
@@ -71,9 +71,9 @@ async def test_uploads_end_as_one_result_each_and_corrupt_images_as_dead_letters
         until=lambda r: set(by_key(r)) >= {s.key for s in good},
         timeout=180,
     )
-    dead: list[DeadLetter] = []
+    dead: list[ObservedDeadLetter] = []
 
-    async def collect_dead() -> list[DeadLetter]:
+    async def collect_dead() -> list[ObservedDeadLetter]:
         dead.extend(await take_dead_letters(rabbit.url, stack.topology.dead_letter_queue.name))
         return dead
 

@@ -16,8 +16,8 @@ import aio_pika
 
 from aquaflow_devstack.rabbitmq import delete_topology
 from aquaflow_devstack.rabbitmq import ensure_rabbitmq as devstack_ensure_rabbitmq
+from aquaflow_devstack.stack import served_models
 
-ALL_MODELS = ("plankton_classifier", "fish_detector", "litter_tiles")
 RABBIT_URL = os.environ.get("AQUAFLOW_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
@@ -111,4 +111,4 @@ class RabbitAdmin:
         return seen
 
     async def delete_everything(self) -> None:
-        await delete_topology(self.url, self.prefix, ALL_MODELS)
+        await delete_topology(self.url, self.prefix, served_models())

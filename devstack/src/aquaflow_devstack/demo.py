@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from aquaflow_devstack.observe import DeadLetter, stored_results, take_dead_letters
+from aquaflow_devstack.observe import ObservedDeadLetter, stored_results, take_dead_letters
 from aquaflow_devstack.pictures import annotate, contact_sheet
 from aquaflow_devstack.rabbitmq import delete_topology
 from aquaflow_devstack.samples import Sample, real_images
@@ -67,7 +67,7 @@ async def run(out_dir: Path, limit: int | None, settle_seconds: float) -> int:
         await stack.notify(events)
         pending = {(bucket_for(s), s.key) for s in samples}
         results: dict[tuple[str, str], dict[str, Any]] = {}
-        dead: dict[tuple[str, str], DeadLetter] = {}
+        dead: dict[tuple[str, str], ObservedDeadLetter] = {}
         deadline = time.monotonic() + settle_seconds
         with tqdm(total=len(pending), desc="uploads settled", unit="image") as bar:
             while pending and time.monotonic() < deadline:
@@ -92,7 +92,9 @@ async def run(out_dir: Path, limit: int | None, settle_seconds: float) -> int:
 
 
 def table_rows(
-    samples: list[Sample], results: dict[tuple[str, str], dict[str, Any]], dead: dict[tuple[str, str], DeadLetter]
+    samples: list[Sample],
+    results: dict[tuple[str, str], dict[str, Any]],
+    dead: dict[tuple[str, str], ObservedDeadLetter],
 ) -> list[dict[str, str]]:
     rows = []
     for sample in samples:

@@ -14,7 +14,7 @@ from aquaflow_shared.delivery import CODE_HEADER, REASON_HEADER, STAGE_HEADER
 
 
 @dataclass(frozen=True)
-class DeadLetter:
+class ObservedDeadLetter:
     bucket: str
     key: str
     stage: str
@@ -36,9 +36,9 @@ def object_of(body: bytes) -> tuple[str, str]:
     return ("?", "?")
 
 
-async def take_dead_letters(broker_url: str, queue_name: str) -> list[DeadLetter]:
+async def take_dead_letters(broker_url: str, queue_name: str) -> list[ObservedDeadLetter]:
     """Consume what is in the dead-letter queue now (acknowledging it)."""
-    found: list[DeadLetter] = []
+    found: list[ObservedDeadLetter] = []
     connection = await aio_pika.connect(broker_url)
     async with connection:
         channel = await connection.channel()
@@ -47,7 +47,7 @@ async def take_dead_letters(broker_url: str, queue_name: str) -> list[DeadLetter
             headers = message.headers or {}
             bucket, key = object_of(message.body)
             found.append(
-                DeadLetter(
+                ObservedDeadLetter(
                     bucket,
                     key,
                     str(headers.get(STAGE_HEADER, "?")),

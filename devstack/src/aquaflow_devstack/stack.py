@@ -28,6 +28,11 @@ from aquaflow_shared.topology import S3_NOTIFICATION, Topology
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
+def served_models(repository: Path = REPO_ROOT / "model_repository") -> tuple[str, ...]:
+    """The models of a Triton repository: every folder with a config.pbtxt."""
+    return tuple(sorted(p.parent.name for p in repository.glob("*/config.pbtxt")))
+
+
 @dataclass
 class StackConfig:
     prefix: str

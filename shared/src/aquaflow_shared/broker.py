@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from faststream.message import StreamMessage
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import CollectorRegistry
@@ -43,8 +46,21 @@ async def publish_event(broker: RabbitBroker, topology: Topology, event: Envelop
     )
 
 
+async def raw_body(message: StreamMessage[Any]) -> bytes:
+    """Subscriber decoder that hands handlers the undecoded body.
+
+    Handlers parse bodies themselves (``contracts.decode``) so that a malformed one
+    becomes a dead letter with its reason instead of an exception inside the framework.
+    """
+    return message.body
+
+
 async def declare_dead_letters(broker: RabbitBroker, topology: Topology) -> None:
-    """Declare the dead-letter exchange and its queue, so no dead letter is unroutable."""
+    """Connect and declare the dead-letter exchange and queue, before any consumer starts.
+
+    Called from an app's on_startup hook, so no dead letter can ever be unroutable.
+    """
+    await broker.connect()
     exchange = await broker.declare_exchange(topology.dead_letters)
     queue = await broker.declare_queue(topology.dead_letter_queue)
     await queue.bind(exchange, routing_key="#")

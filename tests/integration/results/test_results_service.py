@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -40,11 +42,18 @@ async def test_redelivered_results_are_stored_and_announced_once(
             by_key = (await client.get("/results", params={"bucket": "plankton-zooscan", "key": "scan 7.png"})).json()
             bad = await client.get("/results", params={"colour": "red"})
             health = await client.get("/health")
-        # Let the remaining duplicate deliveries settle, then check nothing more was announced.
-        await eventually(lambda: rabbit.queue_messages(topology.results_queue().name), until=lambda m: not m)
+
+            async def settled() -> dict[str, float]:
+                text = (await client.get("/metrics")).text
+                found = re.findall(r'aquaflow_messages_total\{outcome="(\w+)",stage="results"\} (\S+)', text)
+                return {outcome: float(n) for outcome, n in found}
+
+            # Every delivery is settled (2 stored, 2 duplicates, 1 dead letter) before counting events.
+            outcomes = await eventually(settled, until=lambda o: sum(o.values()) >= 5)
 
     assert sorted(m.routing_key or "" for m in await announced.drain()) == ["result.flowcam.lov", "result.zooscan.lov"]
     assert len(events) == 2
+    assert outcomes == {"stored": 2.0, "duplicate": 2.0, "dead_lettered": 1.0}
     assert len(stored) == 2
     assert [r["summary"]["regions"] for r in by_key] == [3]
     assert bad.status_code == 400

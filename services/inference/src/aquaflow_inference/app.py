@@ -2,37 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream
-from faststream.message import StreamMessage
 from faststream.rabbit.annotations import RabbitMessage
 
-from aquaflow_inference.imaging import decode_image
 from aquaflow_inference.metrics import InferenceMetrics
-from aquaflow_inference.pipeline import ModelRunner, check_request, run_inference
+from aquaflow_inference.pipeline import ModelRunner
 from aquaflow_inference.postprocess import Floats
 from aquaflow_inference.preprocess import Tensor
+from aquaflow_inference.service import Limits, infer_object
 from aquaflow_inference.settings import InferenceSettings
 from aquaflow_inference.spec import ModelSpec
 from aquaflow_inference.storage import S3ObjectReader
 from aquaflow_inference.triton_client import TritonModel
-from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, topology_of
+from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, raw_body, topology_of
 from aquaflow_shared.contracts import InferenceRequested, decode
 from aquaflow_shared.delivery import Settler
 from aquaflow_shared.http import service_app
 from aquaflow_shared.logging import configure_logging
 from aquaflow_shared.metrics import ConsumerMetrics
 from aquaflow_shared.topology import INFERENCE_COMPLETED
-
-
-async def raw_body(message: StreamMessage[Any]) -> bytes:
-    # Handlers parse bodies themselves so that a malformed one becomes a dead letter
-    # with its reason instead of an exception inside the framework.
-    return message.body
 
 
 class MeasuredModel:
@@ -67,6 +59,7 @@ def create_app(settings: InferenceSettings) -> AsgiFastStream:
     triton = TritonModel(settings.triton_grpc_url, settings.model, timeout_seconds=settings.triton_timeout_seconds)
     runner: ModelRunner = MeasuredModel(triton, inference_metrics)
     storage = S3ObjectReader(settings.s3)
+    limits = Limits(settings.max_image_pixels, settings.max_regions, settings.segment_grey_threshold)
 
     @broker.subscriber(
         topology.inference_queue(settings.model), topology.events, ack_policy=AckPolicy.MANUAL, decoder=raw_body
@@ -74,16 +67,7 @@ def create_app(settings: InferenceSettings) -> AsgiFastStream:
     async def on_inference_requested(body: bytes, message: RabbitMessage) -> None:
         async def work() -> dict[str, Any]:
             request = decode(InferenceRequested, body)
-            check_request(request, runner.spec)  # before downloading anything
-            data = await storage.read(request.object)
-            image = await asyncio.to_thread(decode_image, data, max_pixels=settings.max_image_pixels)
-            completed = await run_inference(
-                request,
-                image,
-                runner,
-                max_regions=settings.max_regions,
-                grey_threshold=settings.segment_grey_threshold,
-            )
+            completed = await infer_object(request, storage, runner, limits)
             await publish_event(broker, topology, completed, INFERENCE_COMPLETED)
             found = len(completed.regions) + len(completed.detections)
             inference_metrics.images.labels(request.profile).inc()
@@ -104,7 +88,6 @@ def create_app(settings: InferenceSettings) -> AsgiFastStream:
         storage.open()
         # Consume nothing before the model is ready: a message taken now could only fail.
         await triton.open(settings.triton_ready_timeout_seconds)
-        await broker.connect()
         await declare_dead_letters(broker, topology)
 
     return service_app(

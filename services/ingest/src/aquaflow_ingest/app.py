@@ -6,7 +6,6 @@ from typing import Any
 
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream
-from faststream.message import StreamMessage
 from faststream.rabbit.annotations import RabbitMessage
 
 from aquaflow_ingest.checkpoint_file import JsonFileCheckpoints
@@ -18,7 +17,7 @@ from aquaflow_ingest.redis_seen import RedisSeenObjects
 from aquaflow_ingest.rejects import ObjectDeadLetters
 from aquaflow_ingest.service import Ingestor, ingest_notification
 from aquaflow_ingest.settings import IngestSettings
-from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, topology_of
+from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, raw_body, topology_of
 from aquaflow_shared.contracts import ObjectReceived
 from aquaflow_shared.delivery import Settler
 from aquaflow_shared.http import service_app
@@ -27,12 +26,6 @@ from aquaflow_shared.metrics import ConsumerMetrics
 from aquaflow_shared.topology import OBJECT_RECEIVED
 
 STAGE = "ingest"
-
-
-async def raw_body(message: StreamMessage[Any]) -> bytes:
-    # Handlers parse bodies themselves so that a malformed one becomes a dead letter
-    # with its reason instead of an exception inside the framework.
-    return message.body
 
 
 def create_seen_objects(settings: IngestSettings) -> SeenObjects:
@@ -93,8 +86,6 @@ def create_app(settings: IngestSettings) -> AsgiFastStream:
         await seen.open()
         if s3 is not None:
             s3.open()
-        # Connect first so the dead-letter queue exists before any consumer can need it.
-        await broker.connect()
         await declare_dead_letters(broker, topology)
 
     async def start_polling() -> None:

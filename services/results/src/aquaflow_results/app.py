@@ -7,7 +7,6 @@ from typing import Any
 import structlog
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream
-from faststream.message import StreamMessage
 from faststream.rabbit.annotations import RabbitMessage
 
 from aquaflow_results.api import results_route
@@ -15,7 +14,7 @@ from aquaflow_results.mongo import MongoResultStore
 from aquaflow_results.service import record_result
 from aquaflow_results.settings import ResultsSettings
 from aquaflow_results.store import InMemoryResultStore, ResultStore
-from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, topology_of
+from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, raw_body, topology_of
 from aquaflow_shared.contracts import InferenceCompleted, ResultAvailable, decode
 from aquaflow_shared.delivery import Settler
 from aquaflow_shared.http import service_app
@@ -24,10 +23,6 @@ from aquaflow_shared.metrics import ConsumerMetrics
 from aquaflow_shared.topology import result_available
 
 STAGE = "results"
-
-
-async def raw_body(message: StreamMessage[Any]) -> bytes:
-    return message.body
 
 
 def create_store(settings: ResultsSettings) -> ResultStore:
@@ -75,7 +70,6 @@ def create_app(settings: ResultsSettings, store: ResultStore | None = None) -> A
         if isinstance(store, InMemoryResultStore):
             log.warning("no MongoDB configured: results are kept in this process only and lost on restart")
         await store.open()
-        await broker.connect()
         await declare_dead_letters(broker, topology)
 
     async def stop() -> None:

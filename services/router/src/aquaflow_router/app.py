@@ -6,13 +6,12 @@ from typing import Any
 
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream
-from faststream.message import StreamMessage
 from faststream.rabbit.annotations import RabbitMessage
 
 from aquaflow_router.service import plan_inference
 from aquaflow_router.settings import RouterSettings
 from aquaflow_router.table_file import load_routing_table
-from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, topology_of
+from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, raw_body, topology_of
 from aquaflow_shared.contracts import ObjectReceived, decode
 from aquaflow_shared.delivery import Settler
 from aquaflow_shared.http import service_app
@@ -21,12 +20,6 @@ from aquaflow_shared.metrics import ConsumerMetrics
 from aquaflow_shared.topology import inference_requested
 
 STAGE = "router"
-
-
-async def raw_body(message: StreamMessage[Any]) -> bytes:
-    # Handlers parse bodies themselves so that a malformed one becomes a dead letter
-    # with its reason instead of an exception inside the framework.
-    return message.body
 
 
 def create_app(settings: RouterSettings) -> AsgiFastStream:
@@ -54,8 +47,6 @@ def create_app(settings: RouterSettings) -> AsgiFastStream:
         await settler.settle(message, work)
 
     async def declare() -> None:
-        # Connect first so the dead-letter queue exists before any consumer can need it.
-        await broker.connect()
         await declare_dead_letters(broker, topology)
 
     return service_app(broker, metrics.registry, on_startup=[declare])
