@@ -23,6 +23,10 @@ SCHEMA_VERSION = 1
 # A routing-key segment must not contain dots or wildcards.
 RoutingSegment = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 
+# A sample id names a ZooScan scan, a FlowCam run or a UVP cast; it becomes part of
+# object keys in the output bucket and of EcoTaxa file names, so it is kept plain.
+SampleId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
+
 M = TypeVar("M", bound="Envelope")
 
 
@@ -57,6 +61,16 @@ class Envelope(_Frozen):
         return value.astimezone(UTC)
 
 
+class ArchiveOrigin(_Frozen):
+    """The archive an object was expanded from: its provenance, not its identity."""
+
+    bucket: str = Field(min_length=3, max_length=63)
+    key: str = Field(min_length=1, max_length=1024)
+    etag: str = Field(min_length=1, max_length=128)
+    version_id: str | None = None
+    member: str = Field(min_length=1, max_length=1024, description="path of the member inside the archive")
+
+
 class ObjectRef(_Frozen):
     """One version of one object in a bucket."""
 
@@ -67,6 +81,8 @@ class ObjectRef(_Frozen):
     size: int | None = Field(default=None, ge=0)
     content_type: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    # Set when ingest wrote this object by expanding an uploaded zip or tar archive.
+    archive: ArchiveOrigin | None = None
 
     @field_validator("etag")
     @classmethod
@@ -87,7 +103,9 @@ class ObjectReceived(Envelope):
     """An object version appeared in a watched bucket (``object.received``)."""
 
     object: ObjectRef
-    source: Literal["minio-amqp", "minio-webhook", "s3-poller"]
+    # How ingest learnt of the object: MinIO over AMQP or webhook, an AWS-format
+    # notification, the S3 poller or reconciliation sweep, or archive expansion.
+    source: Literal["minio-amqp", "minio-webhook", "aws-s3", "s3-poller", "s3-reconcile", "archive"]
     event_time: AwareDatetime | None = None
 
 
@@ -98,6 +116,9 @@ class InferenceRequested(Envelope):
     profile: RoutingSegment
     model: RoutingSegment
     route: str = Field(description="name of the routing rule that matched")
+    # The sample this upload belongs to (a ZooScan scan, a FlowCam run, a UVP cast), as the
+    # routing rule derived it; None when the rule maps uploads to no sample.
+    sample_id: SampleId | None = None
 
 
 class LabelScore(_Frozen):
@@ -109,6 +130,8 @@ class Classification(_Frozen):
     label: str
     score: float = Field(ge=0.0, le=1.0)
     top: list[LabelScore] = Field(default_factory=list)
+    # The model's whole score vector, every class, not only the top few.
+    scores: dict[str, float] = Field(default_factory=dict)
 
 
 class BoundingBox(_Frozen):
@@ -124,6 +147,8 @@ class Detection(_Frozen):
     label: str
     score: float = Field(ge=0.0, le=1.0)
     box: BoundingBox
+    # Key of the PNG crop of the box in the output bucket, once written.
+    crop_key: str | None = None
 
 
 class Region(_Frozen):
@@ -133,6 +158,8 @@ class Region(_Frozen):
     box: BoundingBox
     features: dict[str, float] = Field(default_factory=dict)
     classification: Classification | None = None
+    # Key of the PNG crop of the region in the output bucket, once written.
+    crop_key: str | None = None
 
 
 class InferenceCompleted(Envelope):
@@ -151,6 +178,24 @@ class InferenceCompleted(Envelope):
     # Image-level measurements that are neither a class nor a count (litter: ``litter_fraction``).
     measures: dict[str, float] = Field(default_factory=dict)
     inference_ms: float = Field(ge=0.0)
+    route: str = ""
+    sample_id: SampleId | None = None
+    # Where the crops and the annotated preview were written (None: not written).
+    output_bucket: str | None = None
+    # The crop of a one-particle image (flowcam), and the annotated preview of the frame or scan.
+    crop_key: str | None = None
+    preview_key: str | None = None
+
+
+class SampleManifestReceived(Envelope):
+    """A sample manifest object was uploaded beside a sample's images (``sample.manifest``).
+
+    The manifest's content (sample id, metadata, expected object count) is read by the
+    results service from the object itself; see docs/samples.md for its format.
+    """
+
+    object: ObjectRef
+    route: str = Field(description="name of the routing rule that matched")
 
 
 class ResultAvailable(Envelope):
@@ -163,6 +208,7 @@ class ResultAvailable(Envelope):
     model_version: str
     summary: dict[str, float | int | str] = Field(default_factory=dict)
     stored_at: AwareDatetime = Field(default_factory=utc_now)
+    sample_id: SampleId | None = None
 
 
 def decode(model: type[M], body: bytes) -> M:

@@ -23,3 +23,18 @@ class TransientError(Exception):
     """A dependency is unavailable or overloaded: retry a bounded number of times."""
 
     code = "unavailable"
+
+
+class DependencyUnavailable(TransientError):
+    """A dependency the stage needs (Triton, S3, MongoDB, Redis, EcoTaxa) is unreachable.
+
+    Not the message's fault: the consumer pauses, puts the message back without
+    counting an attempt, probes the dependency with backoff and resumes by itself.
+    """
+
+    code = "dependency_unavailable"
+
+    def __init__(self, dependency: str, reason: str) -> None:
+        super().__init__(f"{dependency} unavailable: {reason}")
+        self.dependency = dependency
+        self.reason = reason

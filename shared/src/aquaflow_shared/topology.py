@@ -14,6 +14,7 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQue
 
 OBJECT_RECEIVED = "object.received"
 INFERENCE_COMPLETED = "inference.completed"
+SAMPLE_MANIFEST = "sample.manifest"
 # MinIO's AMQP target publishes bucket notifications with this routing key.
 S3_NOTIFICATION = "s3.notification"
 
@@ -77,3 +78,6 @@ class Topology:
 
     def results_queue(self) -> RabbitQueue:
         return self.work_queue("results", INFERENCE_COMPLETED)
+
+    def sample_manifest_queue(self) -> RabbitQueue:
+        return self.work_queue("results.samples", SAMPLE_MANIFEST)
