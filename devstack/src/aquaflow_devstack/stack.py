@@ -4,7 +4,7 @@ RabbitMQ is the machine's own; S3 is moto's server; Triton is the binary from th
 nvidia-pytriton wheel (or one already running); the four services run as their own
 processes, exactly as their console scripts start them, configured only through
 the environment. MinIO's role of announcing uploads is played by publishing
-MinIO-format notifications into the events exchange.
+MinIO-format notifications into the notifications exchange.
 """
 
 from __future__ import annotations
@@ -139,12 +139,12 @@ class NativeStack:
         return minio_event_for_put(client, bucket, key)
 
     async def notify(self, events: list[dict[str, Any]]) -> None:
-        """Publish notifications as MinIO's AMQP target does: persistent, confirmed, into the events exchange."""
+        """Publish notifications as MinIO's AMQP target does: persistent, confirmed, into the notifications exchange."""
         connection = await aio_pika.connect(self.config.broker_url)
         async with connection:
             channel = await connection.channel(publisher_confirms=True)
             exchange = await channel.declare_exchange(
-                self.topology.events.name, aio_pika.ExchangeType.TOPIC, durable=True
+                self.topology.notifications.name, aio_pika.ExchangeType.TOPIC, durable=True
             )
             for event in events:
                 await exchange.publish(

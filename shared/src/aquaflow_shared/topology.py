@@ -41,6 +41,16 @@ class Topology:
         return RabbitExchange(f"{self.prefix}.events", type=ExchangeType.TOPIC, durable=True)
 
     @property
+    def notifications(self) -> RabbitExchange:
+        """Where S3 servers publish bucket notifications (MinIO's AMQP target).
+
+        Its own exchange, because MinIO declares the exchange it publishes to without
+        arguments, which RabbitMQ would refuse on the events exchange (it carries an
+        alternate exchange).
+        """
+        return RabbitExchange(f"{self.prefix}.notifications", type=ExchangeType.TOPIC, durable=True)
+
+    @property
     def dead_letters(self) -> RabbitExchange:
         return RabbitExchange(f"{self.prefix}.dead", type=ExchangeType.TOPIC, durable=True)
 

@@ -31,7 +31,7 @@ def put(s3: Any, bucket: str, key: str, body: bytes, **metadata: str) -> dict[st
 
 async def notify(rabbit: RabbitAdmin, topology: Topology, event: dict[str, Any] | bytes) -> None:
     body = event if isinstance(event, bytes) else json.dumps(event).encode()
-    await rabbit.publish(topology.events.name, S3_NOTIFICATION, body)
+    await rabbit.publish(topology.notifications.name, S3_NOTIFICATION, body)
 
 
 async def test_each_uploaded_image_is_announced_once_with_its_tenant_and_metadata(

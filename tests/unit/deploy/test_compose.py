@@ -76,10 +76,10 @@ def test_console_scripts_exist(compose: dict[str, Any]) -> None:
         assert svc["command"][0] in scripts
 
 
-def test_minio_publishes_into_the_events_exchange(compose: dict[str, Any]) -> None:
+def test_minio_publishes_into_the_notifications_exchange(compose: dict[str, Any]) -> None:
     env = compose["services"]["minio"]["environment"]
     topology = Topology(prefix=compose["x-broker-env"]["AQUAFLOW_BROKER_PREFIX"])
-    assert env["MINIO_NOTIFY_AMQP_EXCHANGE"] == topology.events.name
+    assert env["MINIO_NOTIFY_AMQP_EXCHANGE"] == topology.notifications.name
     assert env["MINIO_NOTIFY_AMQP_EXCHANGE_TYPE"] == "topic"
     assert env["MINIO_NOTIFY_AMQP_ROUTING_KEY"] == S3_NOTIFICATION
     # FastStream declares the exchange durable; MinIO must agree or declaration fails.

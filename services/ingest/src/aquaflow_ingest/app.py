@@ -57,7 +57,7 @@ def create_app(settings: IngestSettings) -> AsgiFastStream:
     def count(source: str, outcome: str) -> None:
         ingest_metrics.events.labels(source, outcome).inc()
 
-    @broker.subscriber(topology.ingest_queue(), topology.events, ack_policy=AckPolicy.MANUAL, decoder=raw_body)
+    @broker.subscriber(topology.ingest_queue(), topology.notifications, ack_policy=AckPolicy.MANUAL, decoder=raw_body)
     async def on_notification(body: bytes, message: RabbitMessage) -> None:
         async def work() -> dict[str, Any]:
             return await ingest_notification(body, ingestor, count)
