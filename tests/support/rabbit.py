@@ -17,6 +17,7 @@ import aio_pika
 from aquaflow_devstack.rabbitmq import delete_topology
 from aquaflow_devstack.rabbitmq import ensure_rabbitmq as devstack_ensure_rabbitmq
 from aquaflow_devstack.stack import served_models
+from aquaflow_shared.topology import Topology
 
 RABBIT_URL = os.environ.get("AQUAFLOW_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -68,9 +69,15 @@ class RabbitAdmin:
         assert self._connection is not None
         return await self._connection.channel()
 
+    async def _exchange(self, channel: aio_pika.abc.AbstractChannel, name: str) -> aio_pika.abc.AbstractExchange:
+        """Declare a topic exchange as the services do (the events exchange has an alternate)."""
+        events = Topology(prefix=self.prefix).events
+        arguments = dict(events.arguments or {}) if name == events.name else None
+        return await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True, arguments=arguments)
+
     async def tap(self, exchange: str, routing_key: str) -> QueueTap:
         channel = await self.channel()
-        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        ex = await self._exchange(channel, exchange)
         queue = await channel.declare_queue(f"{self.prefix}.tap.{uuid.uuid4().hex[:6]}", exclusive=True)
         await queue.bind(ex, routing_key)
         return QueueTap(channel, queue)
@@ -85,7 +92,7 @@ class RabbitAdmin:
         headers: dict[str, Any] | None = None,
     ) -> None:
         channel = await self.channel()
-        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        ex = await self._exchange(channel, exchange)
         await ex.publish(
             aio_pika.Message(
                 body,

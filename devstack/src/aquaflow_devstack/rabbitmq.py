@@ -30,18 +30,21 @@ async def delete_topology(url: str, prefix: str, models: tuple[str, ...]) -> Non
     """Delete every queue and exchange a stack with this prefix declared."""
     import aio_pika
 
-    from aquaflow_shared.topology import Topology
+    from aquaflow_shared.topology import UNROUTABLE_STAGE, Topology
 
     topology = Topology(prefix=prefix)
-    queues = [topology.ingest_queue(), topology.router_queue(), topology.results_queue(), topology.dead_letter_queue]
-    queues += [topology.inference_queue(model) for model in models]
+    stages = ["ingest", "router", "results", "results.samples", UNROUTABLE_STAGE]
+    stages += [f"inference.{model}" for model in models]
+    names = [topology.dead_letter_queue.name]
+    names += [name for stage in stages for name in (topology.work_queue_name(stage), topology.retry_queue(stage).name)]
     connection = await aio_pika.connect(url)
     async with connection:
-        for name in [q.name for q in queues]:
+        for name in names:
             channel = await connection.channel()
             await channel.queue_delete(name)
             await channel.close()
-        for exchange in (topology.events.name, topology.dead_letters.name):
+        exchanges = (topology.events, topology.notifications, topology.unroutable, topology.dead_letters)
+        for exchange in (e.name for e in exchanges):
             channel = await connection.channel()
             await channel.exchange_delete(exchange)
             await channel.close()

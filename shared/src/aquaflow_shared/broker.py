@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from faststream.message import StreamMessage
-from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 
@@ -17,14 +18,18 @@ from aquaflow_shared.topology import Topology
 def create_broker(settings: BrokerSettings, registry: CollectorRegistry, *, service: str) -> RabbitBroker:
     """A broker with publisher confirms, bounded prefetch and Prometheus metrics.
 
+    A publish the broker returns (no queue took it) raises instead of passing for
+    delivered. On shutdown, in-flight handlers get ``graceful_timeout_seconds`` to
+    finish; what they still hold goes back to its queue when the channel closes.
     Nothing connects here: the app's lifespan starts the broker.
     """
     return RabbitBroker(
         settings.url.get_secret_value(),
-        default_channel=Channel(prefetch_count=settings.prefetch, publisher_confirms=True),
+        default_channel=Channel(prefetch_count=settings.prefetch, publisher_confirms=True, on_return_raises=True),
         middlewares=[RabbitPrometheusMiddleware(registry=registry, app_name=service)],
         app_id=service,
         logger=None,
+        graceful_timeout=settings.graceful_timeout_seconds,
     )
 
 
@@ -55,12 +60,35 @@ async def raw_body(message: StreamMessage[Any]) -> bytes:
     return message.body
 
 
-async def declare_dead_letters(broker: RabbitBroker, topology: Topology) -> None:
-    """Connect and declare the dead-letter exchange and queue, before any consumer starts.
+async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:
+    """Connect and declare what every publish relies on, before any consumer starts.
 
-    Called from an app's on_startup hook, so no dead letter can ever be unroutable.
+    The dead-letter exchange and queue (so no dead letter can be unroutable), and the
+    events exchange with its alternate exchange and the queue behind it (so no event
+    can vanish). Called from every app's on_startup hook; declaring is idempotent.
     """
     await broker.connect()
-    exchange = await broker.declare_exchange(topology.dead_letters)
-    queue = await broker.declare_queue(topology.dead_letter_queue)
-    await queue.bind(exchange, routing_key="#")
+    dead = await broker.declare_exchange(topology.dead_letters)
+    dead_queue = await broker.declare_queue(topology.dead_letter_queue)
+    await dead_queue.bind(dead, routing_key="#")
+    unroutable = await broker.declare_exchange(topology.unroutable)
+    unroutable_queue = await broker.declare_queue(topology.unroutable_queue)
+    await unroutable_queue.bind(unroutable, routing_key="#")
+    await broker.declare_exchange(topology.events)
+
+
+async def declare_downstream(broker: RabbitBroker, topology: Topology, queues: Sequence[RabbitQueue]) -> None:
+    """Declare and bind the queues a service publishes into, whether or not their consumer runs yet.
+
+    A publisher that declares its consumers' queues cannot lose work to start-up order:
+    requests for a worker that is not running wait in its queue (this is also what
+    scaling a worker from zero needs).
+    """
+    events = await broker.declare_exchange(topology.events)
+    for queue in queues:
+        declared = await broker.declare_queue(queue)
+        await declared.bind(events, routing_key=queue.routing())
+
+
+async def declare_dead_letters(broker: RabbitBroker, topology: Topology) -> None:
+    await declare_topology(broker, topology)

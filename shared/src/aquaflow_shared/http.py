@@ -8,10 +8,13 @@ from collections.abc import Awaitable, Callable, Sequence
 import uvicorn
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Scope
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit import RabbitBroker, RabbitQueue
 from prometheus_client import CollectorRegistry, make_asgi_app
 
+from aquaflow_shared.broker import declare_downstream, declare_topology
+from aquaflow_shared.consumer import Consumer
 from aquaflow_shared.settings import ObservabilitySettings
+from aquaflow_shared.topology import Topology
 
 HealthCheck = Callable[[], Awaitable[bool]]
 
@@ -36,6 +39,9 @@ def service_app(
     broker: RabbitBroker,
     registry: CollectorRegistry,
     *,
+    topology: Topology | None = None,
+    consumers: Sequence[Consumer] = (),
+    downstream: Sequence[RabbitQueue] = (),
     extra_checks: Sequence[tuple[str, HealthCheck]] = (),
     extra_routes: Sequence[tuple[str, ASGIApp]] = (),
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
@@ -43,18 +49,38 @@ def service_app(
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     after_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> AsgiFastStream:
+    """The ASGI app of a service: its broker and consumers, ``/metrics``, ``/health``, extra routes.
+
+    With a ``topology``, the shared exchanges and queues, the ``downstream`` queues the
+    service publishes into and each consumer's retry queue are declared before
+    anything consumes or publishes. Each consumer reports
+    ``consuming.<stage>`` in ``/health`` (false while paused on an outage).
+    """
+
+    async def declare() -> None:
+        if topology is not None:
+            await declare_topology(broker, topology)
+            await declare_downstream(broker, topology, downstream)
+        for consumer in consumers:
+            await consumer.declare()
+
+    async def stop_probing() -> None:
+        for consumer in consumers:
+            await consumer.stop()
+
+    checks = [*extra_checks, *((f"consuming.{c.stage}", c.consuming) for c in consumers)]
     return AsgiFastStream(
         broker,
         # The standard-library logger, rendered as JSON by configure_logging.
         logger=logging.getLogger("aquaflow.lifecycle"),
         asgi_routes=[
             ("/metrics", make_asgi_app(registry)),
-            ("/health", health_route(broker, extra_checks)),
+            ("/health", health_route(broker, checks)),
             *extra_routes,
         ],
-        on_startup=list(on_startup),
+        on_startup=[*on_startup, declare],
         after_startup=list(after_startup),
-        on_shutdown=list(on_shutdown),
+        on_shutdown=[stop_probing, *on_shutdown],
         after_shutdown=list(after_shutdown),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 @dataclass
@@ -32,4 +32,22 @@ class ConsumerMetrics:
             ["stage"],
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.retries = Counter(
+            "aquaflow_retries_total",
+            "Messages sent to wait in a stage's retry queue, by stage and error code.",
+            ["stage", "code"],
+            registry=self.registry,
+        )
+        self.paused = Gauge(
+            "aquaflow_consumer_paused",
+            "1 while a stage takes no messages because a dependency is unavailable.",
+            ["stage", "dependency"],
+            registry=self.registry,
+        )
+        self.outages = Counter(
+            "aquaflow_dependency_outages_total",
+            "Times a stage paused because a dependency became unavailable.",
+            ["stage", "dependency"],
+            registry=self.registry,
         )

@@ -7,7 +7,7 @@ Secrets are ``SecretStr`` and never appear in logs or reprs.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,25 +17,22 @@ class BrokerSettings(BaseSettings):
     url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     # Every exchange and queue name starts with this; tests use a unique one per run.
     prefix: str = Field(default="aquaflow", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
-    # RabbitMQ dead-letters a message after this many deliveries even if a consumer
-    # died before it could decide (SIGKILL while processing a poison message).
+    # RabbitMQ dead-letters a message after this many deliveries without a decision:
+    # the guard against a message that kills its consumer (SIGKILL, out of memory).
     delivery_limit: int = Field(default=12, ge=1)
-    # Our own bound on attempts at a transiently failing message; at most the queue's limit.
+    # Failed attempts at one message (message-specific failures only: an unavailable
+    # dependency pauses the stage instead) before it is dead-lettered.
     max_attempts: int = Field(default=8, ge=1)
-    # First retry delay; it doubles with each attempt up to retry_backoff_max_seconds, so
-    # the default attempts ride out about a minute and a half of a dependency's outage.
+    # First retry delay; it doubles with each attempt up to retry_backoff_max_seconds.
     retry_backoff_seconds: float = Field(default=1.0, ge=0.0)
     retry_backoff_max_seconds: float = Field(default=30.0, ge=0.0)
+    # While a dependency is down: first probe after this long, doubling up to the max.
+    outage_probe_seconds: float = Field(default=1.0, gt=0.0)
+    outage_probe_max_seconds: float = Field(default=30.0, gt=0.0)
+    # On SIGTERM, how long in-flight messages may take to finish before the rest are
+    # left to the broker (unacked messages go back to their queue when we disconnect).
+    graceful_timeout_seconds: float = Field(default=20.0, gt=0.0)
     prefetch: int = Field(default=16, ge=1)
-
-    @model_validator(mode="after")
-    def _attempts_within_delivery_limit(self) -> BrokerSettings:
-        if self.max_attempts > self.delivery_limit:
-            raise ValueError(
-                f"max_attempts ({self.max_attempts}) exceeds delivery_limit ({self.delivery_limit}):"
-                " the broker would dead-letter messages without their reason"
-            )
-        return self
 
 
 class S3Settings(BaseSettings):

@@ -4,6 +4,14 @@ One durable topic exchange carries every event. Each stage consumes from its own
 durable quorum queue, bound by routing key, with a delivery limit and a
 dead-letter exchange. Dead letters land in one quorum queue with the failing
 stage in their routing key (``<stage>.failed``) and the reason in their headers.
+
+Nothing published can vanish: the events exchange names an alternate exchange,
+so an event no queue is bound for lands in ``<prefix>.unroutable``, from where it
+is dead-lettered with the reason ``unroutable`` and its routing key.
+
+A stage retries a message-specific failure without holding a consumer slot: the
+message waits in ``<prefix>.<stage>.retry`` for its delay (per-message TTL) and
+is then dead-lettered by the broker straight back into the stage's own queue.
 """
 
 from __future__ import annotations
@@ -31,6 +39,10 @@ def failed(stage: str) -> str:
     return f"{stage}.failed"
 
 
+# The stage that turns unroutable events into dead letters.
+UNROUTABLE_STAGE = "unroutable"
+
+
 @dataclass(frozen=True)
 class Topology:
     prefix: str = "aquaflow"
@@ -38,7 +50,21 @@ class Topology:
 
     @property
     def events(self) -> RabbitExchange:
-        return RabbitExchange(f"{self.prefix}.events", type=ExchangeType.TOPIC, durable=True)
+        return RabbitExchange(
+            f"{self.prefix}.events",
+            type=ExchangeType.TOPIC,
+            durable=True,
+            arguments={"alternate-exchange": self.unroutable.name},
+        )
+
+    @property
+    def unroutable(self) -> RabbitExchange:
+        """Takes every event that no queue is bound for (the events exchange's alternate)."""
+        return RabbitExchange(f"{self.prefix}.unroutable", type=ExchangeType.FANOUT, durable=True)
+
+    @property
+    def unroutable_queue(self) -> RabbitQueue:
+        return self.work_queue(UNROUTABLE_STAGE, "#")
 
     @property
     def notifications(self) -> RabbitExchange:
@@ -63,10 +89,13 @@ class Topology:
             routing_key="#",
         )
 
+    def work_queue_name(self, stage: str) -> str:
+        return f"{self.prefix}.{stage}"
+
     def work_queue(self, stage: str, routing_key: str) -> RabbitQueue:
         """The durable quorum queue a stage consumes, bound to ``routing_key``."""
         return RabbitQueue(
-            f"{self.prefix}.{stage}",
+            self.work_queue_name(stage),
             durable=True,
             queue_type=QueueType.QUORUM,
             routing_key=routing_key,
@@ -74,6 +103,24 @@ class Topology:
                 "x-delivery-limit": self.delivery_limit,
                 "x-dead-letter-exchange": self.dead_letters.name,
                 "x-dead-letter-routing-key": failed(stage),
+            },
+        )
+
+    def retry_queue(self, stage: str) -> RabbitQueue:
+        """Where a stage's retried messages wait out their delay before going back to its queue.
+
+        A classic queue: per-message TTL expires only at the head, so a message may wait
+        longer than its delay behind a longer one, never shorter (bounded by the
+        largest backoff). Expired messages are dead-lettered through the default
+        exchange to the stage's queue alone, not to every queue bound to their key.
+        """
+        return RabbitQueue(
+            f"{self.work_queue_name(stage)}.retry",
+            durable=True,
+            queue_type=QueueType.CLASSIC,
+            arguments={
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": self.work_queue_name(stage),
             },
         )
 

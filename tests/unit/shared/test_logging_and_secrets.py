@@ -46,8 +46,3 @@ def test_secrets_do_not_show_in_settings_reprs_or_dumps() -> None:
         assert "hunter2" not in text
         assert "s3-very-secret" not in text
     assert broker.url.get_secret_value().endswith("@rabbit:5672/")
-
-
-def test_retries_cannot_outlast_the_queue_delivery_limit() -> None:
-    with pytest.raises(ValueError, match="exceeds delivery_limit"):
-        BrokerSettings(max_attempts=20, delivery_limit=10)

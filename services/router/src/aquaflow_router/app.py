@@ -4,49 +4,80 @@ from __future__ import annotations
 
 from typing import Any
 
-from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream
-from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit import RabbitQueue
 
-from aquaflow_router.service import plan_inference
+from aquaflow_router.routing import RoutingTable
+from aquaflow_router.service import plan
 from aquaflow_router.settings import RouterSettings
 from aquaflow_router.table_file import load_routing_table
-from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, raw_body, topology_of
+from aquaflow_shared.broker import create_broker, publish_event, topology_of
+from aquaflow_shared.consumer import Consumer, Delivery
 from aquaflow_shared.contracts import ObjectReceived, decode
-from aquaflow_shared.delivery import Settler
+from aquaflow_shared.errors import PermanentError
 from aquaflow_shared.http import service_app
 from aquaflow_shared.logging import configure_logging
 from aquaflow_shared.metrics import ConsumerMetrics
-from aquaflow_shared.topology import inference_requested
+from aquaflow_shared.topology import UNROUTABLE_STAGE, Topology
 
 STAGE = "router"
 
 
-def create_app(settings: RouterSettings) -> AsgiFastStream:
+def downstream_queues(topology: Topology, table: RoutingTable) -> list[RabbitQueue]:
+    """Every queue the router publishes into, so a request waits for a worker that is not running yet."""
+    return [*(topology.inference_queue(model) for model in sorted(table.models)), topology.sample_manifest_queue()]
+
+
+def create_app(settings: RouterSettings, deps: RoutingTable | None = None) -> AsgiFastStream:
     configure_logging("router", settings.http.log_level)
-    table = load_routing_table(settings.routing_table)
+    table = deps or load_routing_table(settings.routing_table)
     metrics = ConsumerMetrics()
     broker = create_broker(settings.broker, metrics.registry, service="router")
     topology = topology_of(settings.broker)
-    settler = Settler.from_settings(STAGE, broker, topology, metrics, settings.broker)
 
-    @broker.subscriber(topology.router_queue(), topology.events, ack_policy=AckPolicy.MANUAL, decoder=raw_body)
-    async def on_object_received(body: bytes, message: RabbitMessage) -> None:
-        async def work() -> dict[str, Any]:
-            received = decode(ObjectReceived, body)
-            request = plan_inference(received, table)
-            await publish_event(broker, topology, request, inference_requested(request.model))
-            return {
-                "correlation_id": received.correlation_id,
-                "tenant": received.tenant,
-                "key": received.object.key,
-                "route": request.route,
-                "model": request.model,
-            }
+    async def on_object_received(delivery: Delivery) -> dict[str, Any]:
+        received = decode(ObjectReceived, delivery.body)
+        event, routing_key = plan(received, table)
+        await publish_event(broker, topology, event, routing_key)
+        return {
+            "tenant": received.tenant,
+            "key": received.object.key,
+            "route": getattr(event, "route", None),
+            "routing_key": routing_key,
+            "sample_id": getattr(event, "sample_id", None),
+        }
 
-        await settler.settle(message, work)
+    async def on_unroutable(delivery: Delivery) -> dict[str, Any]:
+        # Whatever reaches the alternate exchange was published for a routing key no queue
+        # is bound to; dead-letter it with that key instead of letting it vanish.
+        raise PermanentError(
+            f"no queue is bound for routing key {delivery.routing_key!r} on {topology.events.name}", code="unroutable"
+        )
 
-    async def declare() -> None:
-        await declare_dead_letters(broker, topology)
+    routing = Consumer(
+        stage=STAGE,
+        broker=broker,
+        topology=topology,
+        metrics=metrics,
+        settings=settings.broker,
+        queue=topology.router_queue(),
+        handle=on_object_received,
+    )
+    unroutable = Consumer(
+        stage=UNROUTABLE_STAGE,
+        broker=broker,
+        topology=topology,
+        metrics=metrics,
+        settings=settings.broker,
+        queue=topology.unroutable_queue,
+        exchange=topology.unroutable,
+        handle=on_unroutable,
+    )
 
-    return service_app(broker, metrics.registry, on_startup=[declare])
+    return service_app(
+        broker,
+        metrics.registry,
+        topology=topology,
+        consumers=[routing, unroutable],
+        downstream=downstream_queues(topology, table),
+    )
