@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from aquaflow_router.app import create_app
 from aquaflow_router.settings import RouterSettings
 from aquaflow_shared.contracts import ObjectReceived, ObjectRef
-from aquaflow_shared.delivery import CODE_HEADER, REASON_HEADER
+from aquaflow_shared.delivery import CODE_HEADER, REASON_HEADER, ROUTING_KEY_HEADER
 from aquaflow_shared.settings import BrokerSettings, ObservabilitySettings
 from aquaflow_shared.topology import OBJECT_RECEIVED, Topology
 from tests.support.polling import eventually
@@ -57,3 +58,46 @@ async def test_routes_by_bucket_and_dead_letters_what_matches_nothing(
     assert set(reasons) == {"no_route", "malformed", "schema_version"}
     assert "s3://unknown-bucket/a.png" in reasons["no_route"]
     assert all(m.routing_key == "router.failed" for m in dead)
+
+
+async def test_requests_for_a_model_with_no_worker_wait_in_its_queue_and_unknown_models_are_dead_letters(
+    broker_settings: BrokerSettings, rabbit: RabbitAdmin
+) -> None:
+    topology = Topology(prefix=broker_settings.prefix)
+    settings = RouterSettings(routing_table=ROUTING, broker=broker_settings, http=ObservabilitySettings(port=0))
+    async with create_app(settings):
+        # No inference worker runs: the router declared the queue of every model its table names.
+        drone = received("drone-litter", "flight 1/frame 0001.jpg")
+        await rabbit.publish(topology.events.name, OBJECT_RECEIVED, drone.model_dump_json().encode())
+        waiting = await eventually(
+            lambda: rabbit.queue_messages(topology.inference_queue("litter_tiles").name), until=lambda m: len(m) == 1
+        )
+        # Someone publishes for a model nobody serves: the alternate exchange keeps it, the router dead-letters it.
+        await rabbit.publish(topology.events.name, "inference.requested.no_such_model", b'{"schema_version": 1}')
+        dead = await eventually(
+            lambda: rabbit.queue_messages(topology.dead_letter_queue.name), until=lambda m: len(m) >= 1
+        )
+
+    assert waiting[0].routing_key == "inference.requested.litter_tiles"
+    assert [str(m.headers[CODE_HEADER]) for m in dead] == ["unroutable"]
+    assert "inference.requested.no_such_model" in str(dead[0].headers[REASON_HEADER])
+    assert dead[0].headers[ROUTING_KEY_HEADER] == "inference.requested.no_such_model"
+    assert dead[0].routing_key == "unroutable.failed"
+
+
+async def test_manifests_go_to_the_results_sample_queue_and_uploads_carry_their_sample(
+    broker_settings: BrokerSettings, rabbit: RabbitAdmin
+) -> None:
+    topology = Topology(prefix=broker_settings.prefix)
+    settings = RouterSettings(routing_table=ROUTING, broker=broker_settings, http=ObservabilitySettings(port=0))
+    requests = await rabbit.tap(topology.events.name, "inference.requested.*")
+    async with create_app(settings):
+        for event in (received("plankton-flowcam", "run-7/sample.json"), received("plankton-flowcam", "run-7/a.png")):
+            await rabbit.publish(topology.events.name, OBJECT_RECEIVED, event.model_dump_json().encode())
+        manifests = await eventually(
+            lambda: rabbit.queue_messages(topology.sample_manifest_queue().name), until=lambda m: len(m) == 1
+        )
+        routed = await eventually(requests.bodies, until=lambda b: len(b) == 1)
+
+    assert json.loads(manifests[0].body)["object"]["key"] == "run-7/sample.json"
+    assert routed[0]["sample_id"] == "run-7"
