@@ -105,6 +105,17 @@ class RabbitAdmin:
         )
         await channel.close()
 
+    async def publish_many(self, exchange: str, routing_key: str, bodies: list[bytes]) -> None:
+        """Publish many persistent messages on one confirmed channel."""
+        channel = await self.channel()
+        ex = await self._exchange(channel, exchange)
+        for body in bodies:
+            message = aio_pika.Message(
+                body, message_id=uuid.uuid4().hex, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+            )
+            await ex.publish(message, routing_key=routing_key)
+        await channel.close()
+
     async def queue_messages(self, name: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
         """Read every message of a durable queue without consuming it (nack + requeue)."""
         channel = await self.channel()

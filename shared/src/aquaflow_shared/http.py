@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
+from types import FrameType
 
 import uvicorn
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
@@ -86,5 +89,16 @@ def service_app(
 
 
 def serve(app: AsgiFastStream, settings: ObservabilitySettings) -> None:
-    """Run the service until SIGINT/SIGTERM (uvicorn drives the ASGI lifespan)."""
+    """Run the service until SIGINT/SIGTERM (uvicorn drives the ASGI lifespan).
+
+    On SIGTERM the lifespan stops the consumers, waits for in-flight messages (the
+    broker's graceful timeout) and closes the clients. uvicorn then raises the signal
+    again to whatever handler was there before; this one makes a graceful stop exit 0,
+    so an orchestrator can tell it from a crash.
+    """
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    sys.exit(0)
