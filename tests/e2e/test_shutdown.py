@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -45,9 +46,12 @@ async def test_a_terminated_router_exits_0_in_bounded_time_and_loses_nothing(
     router.start()
     try:
         router.wait_healthy(timeout=60)
-        await rabbit.publish_many(topology.events.name, OBJECT_RECEIVED, [upload(i) for i in range(UPLOADS)])
-        await eventually(routed.drain, until=lambda m: len(m) >= 20, timeout=30, interval=0.01)
         assert router.process is not None
+        # Frozen while the backlog is published, so the SIGTERM below lands mid-flight.
+        router.process.send_signal(signal.SIGSTOP)
+        await rabbit.publish_many(topology.events.name, OBJECT_RECEIVED, [upload(i) for i in range(UPLOADS)])
+        router.process.send_signal(signal.SIGCONT)
+        await eventually(routed.drain, until=lambda m: len(m) >= 20, timeout=30, interval=0.01)
         started = time.monotonic()
         router.stop(grace=30)
         stopped_in = time.monotonic() - started
