@@ -1,10 +1,14 @@
 """The whole aquaflow stack, natively: what `make demo` and the end-to-end tests run.
 
 RabbitMQ is the machine's own; S3 is moto's server; Triton is the binary from the
-nvidia-pytriton wheel (or one already running); the four services run as their own
-processes, exactly as their console scripts start them, configured only through
-the environment. MinIO's role of announcing uploads is played by publishing
+nvidia-pytriton wheel (or one already running); MongoDB is the one ``start_mongo``
+finds or starts (SecantusDB here); the four services run as their own processes,
+exactly as their console scripts start them, configured only through the
+environment. MinIO's role of announcing uploads is played by publishing
 MinIO-format notifications into the notifications exchange.
+
+For fault runs, S3 and Triton can sit behind cuttable proxies, and every part can
+be killed and restarted while the rest keeps running.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from typing import Any
 import aio_pika
 
 from aquaflow_devstack.minio_events import minio_event_for_put
+from aquaflow_devstack.mongo import MongoServer, start_mongo
 from aquaflow_devstack.ports import free_port
+from aquaflow_devstack.proxy import CuttableProxy
 from aquaflow_devstack.processes import ServiceProcess
 from aquaflow_devstack.rabbitmq import DEFAULT_URL, ensure_rabbitmq
 from aquaflow_devstack.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server, start_s3
@@ -42,9 +48,15 @@ class StackConfig:
     model_repository: Path = REPO_ROOT / "model_repository"
     routing_table: Path = REPO_ROOT / "config" / "routing.yaml"
     broker_url: str = DEFAULT_URL
-    mongodb_url: str | None = None
+    mongodb_url: str | None = None  # use this MongoDB instead of starting one
     triton_grpc_url: str | None = None  # use a running Triton instead of starting one
+    # Where inference writes crops and previews; created at start.
+    output_bucket: str = "aquaflow-output"
+    # Put S3 and Triton behind proxies that a fault run can cut.
+    cuttable: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Extra environment per service name (results, router, ingest, inference-<model>).
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class NativeStack:
@@ -53,6 +65,10 @@ class NativeStack:
         self.topology = Topology(prefix=config.prefix)
         self.s3: S3Server | None = None
         self.triton: Any = None
+        self.mongo: MongoServer | None = None
+        self.mongodb_url = config.mongodb_url or ""
+        self.s3_proxy: CuttableProxy | None = None
+        self.triton_proxy: CuttableProxy | None = None
         self.services: dict[str, ServiceProcess] = {}
 
     def __enter__(self) -> NativeStack:
@@ -73,35 +89,45 @@ class NativeStack:
         progress("S3 (moto)")
         self.s3 = start_s3()
         s3 = self.s3.client()
-        for bucket in cfg.buckets:
+        for bucket in (*cfg.buckets, cfg.output_bucket):
             s3.create_bucket(Bucket=bucket)
+        s3_endpoint = self.s3.endpoint_url
+        if cfg.cuttable:
+            self.s3_proxy = CuttableProxy("127.0.0.1", int(s3_endpoint.rsplit(":", 1)[1])).start()
+            s3_endpoint = f"http://{self.s3_proxy.address}"
+        if not self.mongodb_url:
+            progress("MongoDB")
+            self.mongo = start_mongo(cfg.workdir / "mongo")
+            self.mongodb_url = self.mongo.url
         grpc_url = cfg.triton_grpc_url
         if grpc_url is None:
             progress("Triton")
-            from aquaflow_devstack.triton import start_triton
-
-            self.triton = start_triton(cfg.model_repository, cfg.workdir / "triton")
+            self.triton = self._start_triton()
             grpc_url = self.triton.grpc_url
+        if cfg.cuttable:
+            host, port = grpc_url.rsplit(":", 1)
+            self.triton_proxy = CuttableProxy(host or "127.0.0.1", int(port)).start()
+            grpc_url = self.triton_proxy.address
         common = {
             "AQUAFLOW_BROKER_URL": cfg.broker_url,
             "AQUAFLOW_BROKER_PREFIX": cfg.prefix,
-            "AQUAFLOW_S3_ENDPOINT_URL": self.s3.endpoint_url,
+            "AQUAFLOW_S3_ENDPOINT_URL": s3_endpoint,
             "AQUAFLOW_S3_ACCESS_KEY_ID": ACCESS_KEY,
             "AQUAFLOW_S3_SECRET_ACCESS_KEY": SECRET_KEY,
             "AQUAFLOW_S3_REGION": REGION,
             **cfg.extra_env,
         }
         specs: list[tuple[str, str, dict[str, str]]] = [
-            (
-                "results",
-                "aquaflow_results",
-                {"AQUAFLOW_RESULTS_MONGODB_URL": cfg.mongodb_url} if cfg.mongodb_url else {},
-            ),
+            ("results", "aquaflow_results", {"AQUAFLOW_RESULTS_MONGODB_URL": self.mongodb_url}),
             *[
                 (
                     f"inference-{model}",
                     "aquaflow_inference",
-                    {"AQUAFLOW_INFERENCE_MODEL": model, "AQUAFLOW_INFERENCE_TRITON_GRPC_URL": grpc_url},
+                    {
+                        "AQUAFLOW_INFERENCE_MODEL": model,
+                        "AQUAFLOW_INFERENCE_TRITON_GRPC_URL": grpc_url,
+                        "AQUAFLOW_INFERENCE_OUTPUT_BUCKET": cfg.output_bucket,
+                    },
                 )
                 for model in cfg.models
             ],
@@ -109,22 +135,45 @@ class NativeStack:
             ("ingest", "aquaflow_ingest", {"AQUAFLOW_INGEST_BUCKETS": json.dumps(cfg.buckets)}),
         ]
         for name, module, env in specs:
-            service = ServiceProcess(name, module, {**common, **env}, free_port(), cfg.workdir / "logs" / f"{name}.log")
+            env = {**common, **env, **cfg.service_env.get(name, {})}
+            service = ServiceProcess(name, module, env, free_port(), cfg.workdir / "logs" / f"{name}.log")
             self.services[name] = service
             progress(name)
             service.start()
         for service in self.services.values():
             service.wait_healthy(timeout=120)
 
+    def _start_triton(self) -> Any:
+        from aquaflow_devstack.triton import start_triton
+
+        return start_triton(self.config.model_repository, self.config.workdir / "triton")
+
+    def restart(self, name: str, *, kill: bool = True, wait: bool = True) -> None:
+        """SIGKILL (or stop) a service and start it again with the same environment and port."""
+        service = self.services[name]
+        if kill:
+            service.kill()
+        else:
+            service.stop()
+        service.start()
+        if wait:
+            service.wait_healthy(timeout=180)
+
     def stop(self) -> None:
         for service in reversed(list(self.services.values())):
             service.stop()
+        for proxy in (self.s3_proxy, self.triton_proxy):
+            if proxy is not None:
+                proxy.stop()
         if self.triton is not None:
             self.triton.stop()
             self.triton = None
         if self.s3 is not None:
             self.s3.stop()
             self.s3 = None
+        if self.mongo is not None:
+            self.mongo.stop()
+            self.mongo = None
 
     @property
     def results_url(self) -> str:
