@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 
 from aquaflow_devstack.minio_events import minio_event, minio_record
-from aquaflow_ingest.dedupe import InMemorySeenObjects
-from aquaflow_ingest.errors import BucketNotWatched, MalformedEvent
+from aquaflow_ingest.claims import InMemoryClaims
+from aquaflow_ingest.errors import BucketNotWatched, ClaimPending, MalformedEvent
 from aquaflow_ingest.service import Ingestor, Outcome, ingest_notification
 from aquaflow_shared.contracts import ObjectReceived, ObjectRef, derive_id
 from aquaflow_shared.errors import PermanentError
@@ -36,8 +37,8 @@ def publisher() -> FakePublisher:
 
 @pytest.fixture
 def ingestor(publisher: FakePublisher) -> Ingestor:
-    seen = InMemorySeenObjects(ttl_seconds=3600, max_entries=100)
-    return Ingestor(buckets={"plankton-flowcam": "lov"}, max_object_bytes=10_000, seen=seen, publish=publisher)
+    claims = InMemoryClaims(ttl_seconds=3600, lease_seconds=30, max_entries=100)
+    return Ingestor(buckets={"plankton-flowcam": "lov"}, max_object_bytes=10_000, claims=claims, publish=publisher)
 
 
 def ref(key: str = "run 1/cell.png", **overrides: Any) -> ObjectRef:
@@ -64,6 +65,37 @@ async def test_one_event_per_object_version(ingestor: Ingestor, publisher: FakeP
     assert await ingestor.ingest(ref(etag="e2"), source="minio-amqp", event_time=None) is Outcome.PUBLISHED
     assert await ingestor.ingest(ref(version_id="v2"), source="minio-amqp", event_time=None) is Outcome.PUBLISHED
     assert len(publisher.events) == 3
+
+
+class SlowPublisher(FakePublisher):
+    """Confirms only after the other deliveries had their chance to run."""
+
+    async def __call__(self, event: ObjectReceived) -> None:
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        await super().__call__(event)
+
+
+async def test_two_copies_handled_at_once_give_one_event() -> None:
+    publisher = SlowPublisher()
+    claims = InMemoryClaims(ttl_seconds=3600, lease_seconds=30, max_entries=100)
+    ingestor = Ingestor(buckets={"plankton-flowcam": "lov"}, max_object_bytes=10_000, claims=claims, publish=publisher)
+    put = minio_record(bucket="plankton-flowcam", key="cell.png", etag="e1", size=5)
+    results = await asyncio.gather(
+        ingest_notification(body(put), ingestor, Counts()),
+        ingest_notification(body(put), ingestor, Counts()),
+        return_exceptions=True,
+    )
+    # The loser is retried (transient), and then finds the claim kept: a duplicate.
+    assert sorted(type(r).__name__ for r in results) == ["ClaimPending", "dict"]
+    assert (await ingest_notification(body(put), ingestor, Counts()))["outcome"] == "duplicate"
+    assert len(publisher.events) == 1
+
+
+async def test_a_claim_held_by_another_delivery_is_retried_not_dropped(ingestor: Ingestor) -> None:
+    assert await ingestor._claims.claim(ingestor.claim_id(ref()))  # another replica's lease
+    with pytest.raises(ClaimPending):
+        await ingestor.ingest(ref(), source="minio-amqp", event_time=None)
 
 
 async def test_an_unconfirmed_publish_is_not_marked_seen(ingestor: Ingestor, publisher: FakePublisher) -> None:

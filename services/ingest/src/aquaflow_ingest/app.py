@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream
+from faststream.asgi.types import ASGIApp
 from faststream.rabbit.annotations import RabbitMessage
 
+from aquaflow_ingest.archive_rules import ArchiveLimits
 from aquaflow_ingest.checkpoint_file import JsonFileCheckpoints
-from aquaflow_ingest.dedupe import InMemorySeenObjects, SeenObjects
+from aquaflow_ingest.claims import ClaimStore, InMemoryClaims
+from aquaflow_ingest.expansion import ArchiveExpander
 from aquaflow_ingest.metrics import IngestMetrics
-from aquaflow_ingest.object_store import S3ObjectStore
-from aquaflow_ingest.poller import Poller
-from aquaflow_ingest.redis_seen import RedisSeenObjects
+from aquaflow_ingest.object_store import ObjectStore, S3ObjectStore
+from aquaflow_ingest.redis_claims import RedisClaims
 from aquaflow_ingest.rejects import ObjectDeadLetters
-from aquaflow_ingest.service import Ingestor, ingest_notification
+from aquaflow_ingest.service import Ingestor, Transport, ingest_notification
 from aquaflow_ingest.settings import IngestSettings
+from aquaflow_ingest.sweep import Sweeper, SweepTarget
+from aquaflow_ingest.webhook import PATH as WEBHOOK_PATH
+from aquaflow_ingest.webhook import Handle, MinioWebhook
 from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, raw_body, topology_of
 from aquaflow_shared.contracts import ObjectReceived
 from aquaflow_shared.delivery import Settler
+from aquaflow_shared.errors import PermanentError
 from aquaflow_shared.http import service_app
 from aquaflow_shared.logging import configure_logging
 from aquaflow_shared.metrics import ConsumerMetrics
@@ -28,87 +36,184 @@ from aquaflow_shared.topology import OBJECT_RECEIVED
 STAGE = "ingest"
 
 
-def create_seen_objects(settings: IngestSettings) -> SeenObjects:
+@dataclass(frozen=True)
+class IngestDeps:
+    """Adapters handed in (tests, or an embedding process); the caller opens and closes them.
+
+    Whatever is left None is built from settings and opened in the app's lifespan.
+    """
+
+    store: ObjectStore | None = None
+    claims: ClaimStore | None = None
+
+
+def create_claims(settings: IngestSettings) -> ClaimStore:
     if settings.dedupe_redis_url is None:
-        return InMemorySeenObjects(ttl_seconds=settings.dedupe_ttl_seconds, max_entries=settings.dedupe_max_entries)
-    return RedisSeenObjects(
+        return InMemoryClaims(
+            ttl_seconds=settings.dedupe_ttl_seconds,
+            lease_seconds=settings.dedupe_lease_seconds,
+            max_entries=settings.dedupe_max_entries,
+        )
+    return RedisClaims(
         settings.dedupe_redis_url.get_secret_value(),
         key_prefix=settings.dedupe_key_prefix,
         ttl_seconds=settings.dedupe_ttl_seconds,
+        lease_seconds=settings.dedupe_lease_seconds,
     )
 
 
-def create_app(settings: IngestSettings) -> AsgiFastStream:
+def archive_limits(settings: IngestSettings) -> ArchiveLimits:
+    return ArchiveLimits(
+        max_members=settings.archive_max_members,
+        max_total_bytes=settings.archive_max_total_bytes,
+        max_ratio=settings.archive_max_ratio,
+        max_depth=settings.archive_max_depth,
+        max_member_bytes=settings.s3.max_object_bytes,
+    )
+
+
+def sweep_targets(settings: IngestSettings) -> list[SweepTarget]:
+    polled = [SweepTarget(s.bucket, s.prefix, "s3-poller") for s in settings.poll_sources]
+    min_age = timedelta(seconds=settings.reconcile_min_age_seconds)
+    reconciled = [SweepTarget(s.bucket, s.prefix, "s3-reconcile", min_age) for s in settings.reconcile_sources]
+    return polled + reconciled
+
+
+def create_expander(settings: IngestSettings, store: ObjectStore) -> ArchiveExpander | None:
+    if not settings.archive_expand:
+        return None
+    return ArchiveExpander(
+        store=store,
+        limits=archive_limits(settings),
+        max_archive_bytes=settings.archive_max_bytes,
+        output_prefix=settings.archive_output_prefix,
+        workdir=settings.archive_workdir,
+    )
+
+
+def webhook_routes(
+    settings: IngestSettings, handle: Handle, rejects: ObjectDeadLetters, metrics: IngestMetrics
+) -> list[tuple[str, ASGIApp]]:
+    """``POST /minio/events``, served only when a token is set: the endpoint never runs unauthenticated."""
+    if settings.webhook_auth_token is None:
+        return []
+
+    async def dead_letter_body(body: bytes, error: PermanentError) -> None:
+        await rejects.body(body, error, origin="minio.webhook")
+
+    webhook = MinioWebhook(
+        token=settings.webhook_auth_token,
+        max_body_bytes=settings.webhook_max_body_bytes,
+        handle=handle,
+        dead_letter=dead_letter_body,
+        metrics=metrics,
+    )
+    return [(WEBHOOK_PATH, webhook)]
+
+
+def create_app(settings: IngestSettings, deps: IngestDeps | None = None) -> AsgiFastStream:
+    deps = deps or IngestDeps()
     log = configure_logging(STAGE, settings.http.log_level)
     metrics = ConsumerMetrics()
     ingest_metrics = IngestMetrics(metrics.registry)
     broker = create_broker(settings.broker, metrics.registry, service=STAGE)
     topology = topology_of(settings.broker)
     settler = Settler.from_settings(STAGE, broker, topology, metrics, settings.broker)
-    seen = create_seen_objects(settings)
+    claims = deps.claims or create_claims(settings)
+    s3 = deps.store or S3ObjectStore(
+        settings.s3,
+        connect_timeout_seconds=settings.s3_connect_timeout_seconds,
+        read_timeout_seconds=settings.s3_read_timeout_seconds,
+        max_pool_connections=settings.s3_max_pool_connections,
+    )
+    rejects = ObjectDeadLetters(broker, topology, metrics, stage=STAGE)
 
     async def publish(event: ObjectReceived) -> None:
         await publish_event(broker, topology, event, OBJECT_RECEIVED)
 
+    def count_expansion(outcome: str, written: int) -> None:
+        ingest_metrics.archives.labels(outcome).inc()
+        ingest_metrics.members_written.inc(written)
+
+    expander = create_expander(settings, s3)
     ingestor = Ingestor(
-        buckets=settings.buckets, max_object_bytes=settings.s3.max_object_bytes, seen=seen, publish=publish
+        buckets=settings.buckets,
+        max_object_bytes=settings.s3.max_object_bytes,
+        claims=claims,
+        publish=publish,
+        expander=expander,
+        max_archive_bytes=settings.archive_max_bytes,
+        count_expansion=count_expansion,
     )
 
     def count(source: str, outcome: str) -> None:
         ingest_metrics.events.labels(source, outcome).inc()
 
+    async def handle(body: bytes, transport: Transport) -> dict[str, Any]:
+        return await ingest_notification(body, ingestor, count, transport=transport, store=s3)
+
     @broker.subscriber(topology.ingest_queue(), topology.notifications, ack_policy=AckPolicy.MANUAL, decoder=raw_body)
     async def on_notification(body: bytes, message: RabbitMessage) -> None:
         async def work() -> dict[str, Any]:
-            return await ingest_notification(body, ingestor, count)
+            return await handle(body, "amqp")
 
         await settler.settle(message, work)
 
-    s3 = S3ObjectStore(settings.s3) if settings.polling else None
-    poller = (
-        Poller(
-            sources=settings.poll_sources,
+    async def on_webhook(body: bytes) -> dict[str, Any]:
+        return await handle(body, "webhook")
+
+    routes = webhook_routes(settings, on_webhook, rejects, ingest_metrics)
+    sweeper = (
+        Sweeper(
+            targets=sweep_targets(settings),
             store=s3,
             checkpoints=JsonFileCheckpoints(settings.checkpoint_path),
             ingestor=ingestor,
-            reject=ObjectDeadLetters(broker, topology, metrics, stage=STAGE),
+            reject=rejects,
             metrics=ingest_metrics,
-            interval_seconds=settings.poll_interval_seconds,
-            grace_seconds=settings.poll_grace_seconds,
+            interval_seconds=settings.sweep_interval_seconds,
+            page_size=settings.sweep_page_size,
+            max_age_seconds=settings.sweep_max_age_seconds,
         )
-        if s3 is not None
+        if settings.sweeping
         else None
     )
 
     async def start() -> None:
         if settings.dedupe_redis_url is None:
-            log.warning("duplicates are detected in this process only; set AQUAFLOW_INGEST_DEDUPE_REDIS_URL to share")
-        await seen.open()
-        if s3 is not None:
-            s3.open()
+            log.warning(
+                "claims are held in this process only: replicas do not share them and a restart forgets them;"
+                " set AQUAFLOW_INGEST_DEDUPE_REDIS_URL"
+            )
+        if deps.claims is None:
+            await claims.open()
+        if deps.store is None and isinstance(s3, S3ObjectStore):
+            await s3.open()
         await declare_dead_letters(broker, topology)
 
-    async def start_polling() -> None:
-        if poller is not None:
-            await poller.start()
-            sources = [s.name for s in settings.poll_sources]
-            log.info("poller started", sources=sources, interval_seconds=settings.poll_interval_seconds)
+    async def start_sweeping() -> None:
+        if sweeper is not None:
+            await sweeper.start()
+            targets = [t.name for t in sweep_targets(settings)]
+            log.info("sweep started", targets=targets, interval_seconds=settings.sweep_interval_seconds)
 
-    async def stop_polling() -> None:
-        if poller is not None:
-            await poller.stop()
+    async def stop_sweeping() -> None:
+        if sweeper is not None:
+            await sweeper.stop()
 
     async def close() -> None:
-        await seen.close()
-        if s3 is not None:
-            s3.close()
+        if deps.claims is None:
+            await claims.close()
+        if deps.store is None and isinstance(s3, S3ObjectStore):
+            await s3.close()
 
     return service_app(
         broker,
         metrics.registry,
-        extra_checks=[("dedupe", seen.ping)],
+        extra_checks=[("dedupe", claims.ping)],
+        extra_routes=routes,
         on_startup=[start],
-        after_startup=[start_polling],
-        on_shutdown=[stop_polling],
+        after_startup=[start_sweeping],
+        on_shutdown=[stop_sweeping],
         after_shutdown=[close],
     )

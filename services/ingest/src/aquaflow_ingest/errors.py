@@ -1,3 +1,5 @@
+"""The ingest service's errors; each permanent one names its dead-letter code."""
+
 from __future__ import annotations
 
 from aquaflow_shared.errors import PermanentError, TransientError
@@ -33,9 +35,57 @@ class UnsafeKey(ObjectRejected):
     code = "unsafe_key"
 
 
+class ObjectMissing(ObjectRejected):
+    """The object version was deleted or replaced before ingest could read it."""
+
+    code = "object_missing"
+
+
+class ArchiveRejected(ObjectRejected):
+    """An uploaded archive that breaks one of the expansion bounds; subclasses name the bound."""
+
+    code = "archive_rejected"
+
+
+class ArchiveTooManyMembers(ArchiveRejected):
+    code = "archive_too_many_members"
+
+
+class ArchiveTooLarge(ArchiveRejected):
+    code = "archive_too_large"
+
+
+class ArchiveRatio(ArchiveRejected):
+    code = "archive_ratio"
+
+
+class ArchiveUnsafePath(ArchiveRejected):
+    code = "archive_unsafe_path"
+
+
+class ArchiveLink(ArchiveRejected):
+    """A symbolic or hard link, a device or a FIFO: anything but a file or a folder."""
+
+    code = "archive_link"
+
+
+class ArchiveNested(ArchiveRejected):
+    code = "archive_nested"
+
+
+class ArchiveCorrupt(ArchiveRejected):
+    code = "archive_corrupt"
+
+
 class DedupeUnavailable(IngestError, TransientError):
-    """The store of seen objects cannot be reached; the message is retried."""
+    """The claim store cannot be reached; the message is retried."""
+
+
+class ClaimPending(IngestError, TransientError):
+    """Another delivery holds the claim and has not finished: retry once it has, or once its lease lapsed."""
+
+    code = "claim_pending"
 
 
 class CheckpointUnusable(IngestError):
-    """The poller's checkpoint cannot be read; raised at start-up, never silently reset."""
+    """The sweep's checkpoint cannot be read; raised at start-up, never silently reset."""

@@ -1,30 +1,51 @@
-"""The S3 API the poller needs, behind a small Protocol: list a prefix, HEAD an object."""
+"""The S3 API ingest needs, behind a small Protocol, and its aiobotocore adapter.
+
+One client per app, opened in the lifespan (never at import), with pooled
+connections and timeouts from settings. Vendor errors are translated here: an
+object gone or replaced is ``ObjectMissing`` (permanent, ``object_missing``), an
+unreachable or failing server ``DependencyUnavailable("s3", …)`` (retried).
+"""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import boto3
-from botocore.config import Config
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from aquaflow_ingest.checkpoint import ListedObject
-from aquaflow_shared.errors import TransientError
+from aquaflow_ingest.errors import ObjectMissing, ObjectTooLarge
+from aquaflow_shared.errors import DependencyUnavailable
 from aquaflow_shared.settings import S3Settings
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from types_aiobotocore_s3 import S3Client
 
-# HEAD answers these when the listed version is gone or was replaced since the listing.
-_GONE_OR_REPLACED = {"404", "NoSuchKey", "NotFound", "412", "PreconditionFailed"}
+# What S3 answers when the version asked for is deleted, replaced (If-Match) or never existed.
+_MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchVersion", "NoSuchBucket", "412", "PreconditionFailed"}
+_CHUNK = 1024 * 1024
 
 
-class ObjectStoreUnavailable(TransientError):
-    pass
+@dataclass(frozen=True)
+class ListedObject:
+    """One entry of a ListObjectsV2 page."""
+
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class ListPage:
+    objects: tuple[ListedObject, ...]
+    truncated: bool
 
 
 @dataclass(frozen=True)
@@ -36,93 +57,154 @@ class ObjectHead:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    etag: str
+    version_id: str | None
+
+
 class ObjectStore(Protocol):
-    def list_objects(self, bucket: str, prefix: str) -> AsyncIterator[ListedObject]:
-        """Every object under ``prefix``, page by page."""
+    async def list_page(self, bucket: str, prefix: str, *, start_after: str, max_keys: int) -> ListPage:
+        """Up to ``max_keys`` objects under ``prefix`` whose keys sort after ``start_after``."""
         ...
 
-    async def head(self, bucket: str, key: str, etag: str) -> ObjectHead | None:
-        """The object's metadata if ``etag`` is still its current version, else None."""
+    async def head(
+        self, bucket: str, key: str, *, etag: str | None = None, version_id: str | None = None
+    ) -> ObjectHead:
+        """The object's metadata; ``ObjectMissing`` if that version (``etag``) is not there."""
         ...
+
+    async def download(
+        self, bucket: str, key: str, dest: Path, *, etag: str, version_id: str | None, max_bytes: int
+    ) -> int:
+        """Stream one object version into ``dest``; its size."""
+        ...
+
+    async def put_file(
+        self, bucket: str, key: str, source: Path, *, content_type: str, metadata: dict[str, str]
+    ) -> StoredObject: ...
 
 
 class S3ObjectStore:
-    """boto3, each call in a worker thread so the event loop keeps consuming."""
-
-    def __init__(self, settings: S3Settings, *, page_size: int = 1000) -> None:
+    def __init__(
+        self,
+        settings: S3Settings,
+        *,
+        connect_timeout_seconds: float = 5.0,
+        read_timeout_seconds: float = 30.0,
+        max_pool_connections: int = 20,
+    ) -> None:
         self._settings = settings
-        self._page_size = page_size
+        self._config = AioConfig(
+            connect_timeout=connect_timeout_seconds,
+            read_timeout=read_timeout_seconds,
+            max_pool_connections=max_pool_connections,
+            retries={"max_attempts": 3, "mode": "standard"},
+        )
+        self._stack: contextlib.AsyncExitStack | None = None
         self._client: S3Client | None = None
 
-    def open(self) -> None:
+    async def open(self) -> None:
         s = self._settings
-        self._client = boto3.client(
-            "s3",
-            endpoint_url=s.endpoint_url,
-            region_name=s.region,
-            aws_access_key_id=s.access_key_id.get_secret_value(),
-            aws_secret_access_key=s.secret_access_key.get_secret_value(),
-            config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}),
+        stack = contextlib.AsyncExitStack()
+        self._client = await stack.enter_async_context(
+            get_session().create_client(
+                "s3",
+                endpoint_url=s.endpoint_url,
+                region_name=s.region,
+                aws_access_key_id=s.access_key_id.get_secret_value(),
+                aws_secret_access_key=s.secret_access_key.get_secret_value(),
+                config=self._config,
+            )
         )
+        self._stack = stack
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+    async def close(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+        self._stack = None
+        self._client = None
 
-    async def list_objects(self, bucket: str, prefix: str) -> AsyncIterator[ListedObject]:
-        token: str | None = None
-        while True:
-            page = await self._call(self._list_page, bucket, prefix, token)
-            for entry in page.get("Contents", []):
-                yield ListedObject(
-                    key=entry["Key"],
-                    etag=entry["ETag"].strip('"'),
-                    size=int(entry["Size"]),
-                    last_modified=entry["LastModified"].astimezone(UTC),
-                )
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
-                return
+    async def list_page(self, bucket: str, prefix: str, *, start_after: str, max_keys: int) -> ListPage:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        async with _translated(f"LIST s3://{bucket}/{prefix}"):
+            page = await self._s3().list_objects_v2(**kwargs)
+        objects = tuple(
+            ListedObject(
+                key=entry["Key"],
+                etag=entry["ETag"].strip('"'),
+                size=int(entry["Size"]),
+                last_modified=entry["LastModified"].astimezone(UTC),
+            )
+            for entry in page.get("Contents", [])
+        )
+        return ListPage(objects=objects, truncated=bool(page.get("IsTruncated")))
 
-    async def head(self, bucket: str, key: str, etag: str) -> ObjectHead | None:
-        try:
-            reply = await self._call(self._head, bucket, key, etag)
-        except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code")) in _GONE_OR_REPLACED:
-                return None
-            raise ObjectStoreUnavailable(f"HEAD s3://{bucket}/{key} failed: {error}") from error
-        current = str(reply["ETag"]).strip('"')
-        if current != etag:
-            return None
+    async def head(
+        self, bucket: str, key: str, *, etag: str | None = None, version_id: str | None = None
+    ) -> ObjectHead:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if etag:
+            kwargs["IfMatch"] = f'"{etag}"'
+        if version_id:
+            kwargs["VersionId"] = version_id
+        async with _translated(f"HEAD s3://{bucket}/{key}"):
+            reply = await self._s3().head_object(**kwargs)
         return ObjectHead(
-            etag=current,
+            etag=str(reply["ETag"]).strip('"'),
             size=int(reply["ContentLength"]),
             content_type=reply.get("ContentType") or None,
             version_id=reply.get("VersionId") or None,
-            # boto3 already strips the x-amz-meta- prefix and lower-cases the names.
+            # botocore already strips the x-amz-meta- prefix; names are case-insensitive.
             metadata={k.lower(): v for k, v in reply.get("Metadata", {}).items()},
         )
 
-    def _list_page(self, bucket: str, prefix: str, token: str | None) -> Any:
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": self._page_size}
-        if token:
-            kwargs["ContinuationToken"] = token
-        return self._s3().list_objects_v2(**kwargs)
+    async def download(
+        self, bucket: str, key: str, dest: Path, *, etag: str, version_id: str | None, max_bytes: int
+    ) -> int:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "IfMatch": f'"{etag}"'}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        where = f"GET s3://{bucket}/{key}"
+        written = 0
+        async with _translated(where):
+            reply = await self._s3().get_object(**kwargs)
+            async with reply["Body"] as stream:
+                # Local disk writes of one chunk are short; the network read is what awaits.
+                with dest.open("wb") as out:
+                    while chunk := await stream.read(_CHUNK):
+                        written += len(chunk)
+                        if written > max_bytes:
+                            raise ObjectTooLarge(f"s3://{bucket}/{key} is over the limit of {max_bytes} bytes")
+                        out.write(chunk)
+        return written
 
-    def _head(self, bucket: str, key: str, etag: str) -> Any:
-        return self._s3().head_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
+    async def put_file(
+        self, bucket: str, key: str, source: Path, *, content_type: str, metadata: dict[str, str]
+    ) -> StoredObject:
+        async with _translated(f"PUT s3://{bucket}/{key}"):
+            with source.open("rb") as body:
+                reply = await self._s3().put_object(
+                    Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata
+                )
+        return StoredObject(etag=str(reply["ETag"]).strip('"'), version_id=reply.get("VersionId") or None)
 
     def _s3(self) -> S3Client:
         if self._client is None:
             raise RuntimeError("S3ObjectStore used before open()")
         return self._client
 
-    @staticmethod
-    async def _call(function: Any, *args: Any) -> Any:
-        try:
-            return await asyncio.to_thread(function, *args)
-        except ClientError:
-            raise
-        except BotoCoreError as error:
-            raise ObjectStoreUnavailable(f"S3 unreachable: {error}") from error
+
+@contextlib.asynccontextmanager
+async def _translated(what: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in _MISSING:
+            raise ObjectMissing(f"{what}: the object version is gone ({code})") from error
+        raise DependencyUnavailable("s3", f"{what} failed: {code or error}") from error
+    except (BotoCoreError, aiohttp.ClientError, TimeoutError, OSError) as error:
+        raise DependencyUnavailable("s3", f"{what} failed: {type(error).__name__}: {error}") from error

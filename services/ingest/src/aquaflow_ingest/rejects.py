@@ -1,11 +1,12 @@
-"""Dead letters for objects the poller found: there is no incoming message to settle.
+"""Dead letters for what has no incoming broker message to settle: swept objects, webhook bodies.
 
 They look like the dead letters the ``Settler`` writes (same exchange, routing key
-and reason headers), so one dead-letter queue and one dashboard cover both sources.
+and reason headers), so one dead-letter queue and one dashboard cover every source.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -28,12 +29,23 @@ class ObjectDeadLetters:
     async def __call__(self, description: dict[str, Any], error: PermanentError) -> None:
         """Publish ``description`` with the reason, persistent and confirmed."""
         identity = (description.get(k) for k in ("bucket", "key", "etag", "version_id"))
+        await self._publish(
+            json.dumps(description, ensure_ascii=False).encode(), error, derive_id("object.rejected", *identity), ""
+        )
+
+    async def body(self, body: bytes, error: PermanentError, *, origin: str) -> None:
+        """Publish a received body as it came (it may not even be UTF-8), with the reason."""
+        message_id = derive_id("body.rejected", origin, hashlib.sha256(body).hexdigest())
+        await self._publish(body, error, message_id, origin)
+
+    async def _publish(self, body: bytes, error: PermanentError, message_id: str, origin: str) -> None:
         letter = DeadLetter(
-            body=json.dumps(description, ensure_ascii=False).encode(),
+            body=body,
             stage=self._stage,
             reason=error.reason,
             code=error.code,
             attempt=1,
-            message_id=derive_id("object.rejected", *identity),
+            message_id=message_id,
+            original_routing_key=origin,
         )
         await publish_dead_letter(self._broker, self._topology, self._metrics, letter)
