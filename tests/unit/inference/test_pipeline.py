@@ -72,6 +72,17 @@ async def test_flowcam_classifies_the_whole_image(plankton: OnnxRuntimeRunner) -
     assert (done.model_version, done.inference_ms) == ("1", 250.0)
     assert not done.regions
     assert not done.detections
+    assert set(done.classification.scores) == set(plankton.spec.labels)
+    assert done.classification.scores[done.classification.label] == done.classification.score
+
+
+async def test_route_and_sample_pass_through(plankton: OnnxRuntimeRunner) -> None:
+    request = request_for("flowcam", "plankton_classifier").model_copy(
+        update={"route": "flowcam-runs", "sample_id": "tara_2026_st12"}
+    )
+    done = await run_inference(request, real("images/"), plankton, max_regions=10)
+    assert (done.route, done.sample_id) == ("flowcam-runs", "tara_2026_st12")
+    assert done.output_bucket is None  # the use case names it once the crops are written
 
 
 async def test_the_same_request_gives_the_same_message_id(plankton: OnnxRuntimeRunner) -> None:

@@ -173,6 +173,14 @@ def test_classification_gives_the_top_three_labels_best_first() -> None:
     assert [t.label for t in result.top] == ["diatom", "egg", "copepod"]
 
 
+def test_classification_carries_every_classs_score() -> None:
+    labels = ("copepod", "diatom", "detritus", "egg")
+    result = classify(np.array([0.1, 0.6, 0.05, 0.25], np.float32), labels)
+    assert list(result.scores) == list(labels)
+    assert result.scores == pytest.approx({"copepod": 0.1, "diatom": 0.6, "detritus": 0.05, "egg": 0.25})
+    assert sum(result.scores.values()) == pytest.approx(1.0)
+
+
 def test_classification_refuses_scores_that_do_not_match_the_labels() -> None:
     with pytest.raises(ValueError, match="expected 3 class scores"):
         classify(np.zeros(4, np.float32), ("a", "b", "c"))

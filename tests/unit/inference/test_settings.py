@@ -27,3 +27,14 @@ def test_the_model_is_required_and_must_be_a_routing_segment(monkeypatch: pytest
         InferenceSettings()  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         InferenceSettings(model="fish.detector#")
+
+
+def test_output_bucket_and_s3_client_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AQUAFLOW_INFERENCE_MODEL", "plankton_classifier")
+    assert InferenceSettings().output_bucket is None  # type: ignore[call-arg]  # unset: no crops written
+    monkeypatch.setenv("AQUAFLOW_INFERENCE_OUTPUT_BUCKET", "aquaflow-crops")
+    monkeypatch.setenv("AQUAFLOW_INFERENCE_S3_CONNECT_TIMEOUT_SECONDS", "2.5")
+    monkeypatch.setenv("AQUAFLOW_INFERENCE_S3_MAX_CONNECTIONS", "16")
+    settings = InferenceSettings()  # type: ignore[call-arg]
+    assert (settings.output_bucket, settings.s3_connect_timeout_seconds) == ("aquaflow-crops", 2.5)
+    assert (settings.s3_read_timeout_seconds, settings.s3_max_connections) == (30.0, 16)

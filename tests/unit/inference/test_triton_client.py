@@ -9,9 +9,9 @@ import pytest
 from tritonclient.utils import InferenceServerException
 
 from aquaflow_devstack.ports import free_port
-from aquaflow_inference.errors import ModelRejectedInput, TritonUnavailable
+from aquaflow_inference.errors import ModelRejectedInput, TritonBusy, TritonUnavailable
 from aquaflow_inference.triton_client import TritonModel, translate
-from aquaflow_shared.errors import PermanentError, TransientError
+from aquaflow_shared.errors import DependencyUnavailable, PermanentError, TransientError
 
 
 def test_invalid_input_is_permanent() -> None:
@@ -22,13 +22,37 @@ def test_invalid_input_is_permanent() -> None:
 
 
 @pytest.mark.parametrize(
-    "status",
-    ["StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.RESOURCE_EXHAUSTED", "StatusCode.INTERNAL"],
+    ("status", "message"),
+    [
+        ("StatusCode.UNAVAILABLE", "failed to connect to all addresses; last error: Connection refused"),
+        ("StatusCode.UNAVAILABLE", "Request for unknown model: 'm' is not found"),
+        ("StatusCode.DEADLINE_EXCEEDED", "Deadline Exceeded"),
+    ],
 )
-def test_outages_timeouts_and_a_full_queue_are_transient(status: str) -> None:
-    error = translate(InferenceServerException("no", status=status), "inference on m")
+def test_triton_down_is_an_outage_of_the_dependency_not_the_messages_fault(status: str, message: str) -> None:
+    error = translate(InferenceServerException(message, status=status), "inference on m", serving=False)
     assert isinstance(error, TritonUnavailable)
+    assert isinstance(error, DependencyUnavailable)
+    assert error.dependency == "triton"
+    assert status in error.reason
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("StatusCode.UNAVAILABLE", "Exceeds maximum queue size"),  # Triton's backpressure
+        ("StatusCode.DEADLINE_EXCEEDED", "Deadline Exceeded"),  # slow, but the server still serves
+        ("StatusCode.RESOURCE_EXHAUSTED", "no"),
+        ("StatusCode.INTERNAL", "onnxruntime failed"),
+    ],
+)
+def test_a_full_queue_and_failures_of_a_serving_triton_are_retried_a_bounded_number_of_times(
+    status: str, message: str
+) -> None:
+    error = translate(InferenceServerException(message, status=status), "inference on m", serving=True)
+    assert isinstance(error, TritonBusy)
     assert isinstance(error, TransientError)
+    assert not isinstance(error, DependencyUnavailable)
     assert status in str(error)
 
 
@@ -38,7 +62,7 @@ async def test_opening_against_a_closed_port_gives_up_at_the_deadline() -> None:
     with pytest.raises(TritonUnavailable, match="not ready"):
         await model.open(ready_timeout=1.5)
     assert time.monotonic() - started < 10
-    assert not await model.ready()
+    assert not await model.ready()  # the probe answers False, at once, while nothing listens
     await model.close()
 
 
@@ -47,3 +71,21 @@ async def test_a_model_that_is_not_open_has_no_spec_and_cannot_infer() -> None:
     with pytest.raises(TritonUnavailable, match="not open"):
         await model.infer(np.zeros((1, 1, 64, 64), np.float32))
     assert not await model.ready()
+
+
+async def test_inference_against_a_closed_port_is_an_outage_of_triton() -> None:
+    import tritonclient.grpc.aio as grpc_aio
+
+    from tests.unit.inference.support import repository_spec
+
+    model = TritonModel(f"127.0.0.1:{free_port()}", "plankton_classifier", timeout_seconds=2)
+    # As if Triton went away after the worker opened the model: a client, a spec, nobody listening.
+    model._client = grpc_aio.InferenceServerClient(model._url)
+    model._spec = repository_spec("plankton_classifier")
+    try:
+        with pytest.raises(TritonUnavailable) as refused:
+            await model.infer(np.zeros((1, 1, 64, 64), np.float32))
+    finally:
+        await model.close()
+    assert refused.value.dependency == "triton"
+    assert "UNAVAILABLE" in refused.value.reason

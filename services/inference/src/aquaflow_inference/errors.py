@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aquaflow_shared.errors import PermanentError, TransientError
+from aquaflow_shared.errors import DependencyUnavailable, PermanentError, TransientError
 
 
 class InferenceError(Exception):
@@ -45,9 +45,31 @@ class InvalidModelConfig(InferenceError):
     """The model's Triton configuration breaks the model contract; raised at start-up."""
 
 
-class TritonUnavailable(InferenceError, TransientError):
-    code = "triton_unavailable"
+class OutputBucketMissing(InferenceError):
+    """The configured output bucket does not exist; raised at start-up (operators create it)."""
 
 
-class StorageUnavailable(InferenceError, TransientError):
-    code = "storage_unavailable"
+class TritonUnavailable(InferenceError, DependencyUnavailable):
+    """Triton cannot be reached or does not serve the model: an outage, not the message's fault."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("triton", reason)
+
+
+class TritonBusy(InferenceError, TransientError):
+    """Triton answered but pushed back (its queue is full) or failed one call: retry later."""
+
+    code = "triton_busy"
+
+
+class StorageUnavailable(InferenceError, DependencyUnavailable):
+    """S3 cannot be reached, or keeps failing after the client's own retries."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("s3", reason)
+
+
+class StorageRefused(InferenceError, TransientError):
+    """S3 answered with an error that is neither an outage nor a missing object."""
+
+    code = "storage_refused"

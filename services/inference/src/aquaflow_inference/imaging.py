@@ -6,7 +6,7 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from aquaflow_inference.errors import CorruptImage, ImageTooLarge, NotAnImage
 
@@ -18,6 +18,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     kind = "image"
     try:
         with warnings.catch_warnings():
+            # Pillow warns of damaged metadata (EXIF) and reads on: the full decode below decides.
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             kind = image.format or kind
@@ -37,7 +39,27 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         raise ImageTooLarge(f"decompression bomb: {error}") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise CorruptImage(f"corrupt or truncated {kind} data: {error}") from error
-    return to_8bit(image)
+    return to_8bit(upright(image))
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """The image as it is displayed: turned as its EXIF orientation tag says.
+
+    Cameras store the sensor's pixels and record the turn in the tag; every viewer applies
+    it, so boxes and crops must refer to the displayed orientation too. The pixel count is
+    unchanged, so the bomb guard above still holds. A damaged EXIF block is no reason to
+    refuse an image whose pixels decoded: it is then used as stored.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns of a damaged EXIF block, then reads what it can
+            # Checked first: exif_transpose copies even an upright image, a waste on a large scan.
+            if image.getexif().get(ExifTags.Base.Orientation, 1) in (None, 1):
+                return image
+            turned = ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - any failure of an optional tag leaves the pixels as stored
+        return image
+    return image if turned is None else turned
 
 
 def to_8bit(image: Image.Image) -> Image.Image:

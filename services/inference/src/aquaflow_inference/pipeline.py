@@ -110,6 +110,8 @@ async def run_inference(
         counts=outcome.counts,
         measures=outcome.measures,
         inference_ms=round((clock() - started) * 1000, 2),
+        route=request.route,
+        sample_id=request.sample_id,
     )
 
 

@@ -16,11 +16,15 @@ MAX_DETECTIONS = 300
 
 
 def classify(probabilities: Floats, labels: tuple[str, ...], top_k: int = TOP_K) -> Classification:
+    """The best ``top_k`` classes, best first, and every class's score (the model's softmax output)."""
     if probabilities.shape != (len(labels),):
         raise ValueError(f"expected {len(labels)} class scores, got shape {probabilities.shape}")
-    order = np.argsort(-probabilities)[:top_k]
-    top = [LabelScore(label=labels[i], score=float(np.clip(probabilities[i], 0.0, 1.0))) for i in order]
-    return Classification(label=top[0].label, score=top[0].score, top=top)
+    scores = [float(np.clip(p, 0.0, 1.0)) for p in probabilities]
+    order = np.argsort(-probabilities, kind="stable")[:top_k]
+    top = [LabelScore(label=labels[i], score=scores[i]) for i in order]
+    return Classification(
+        label=top[0].label, score=top[0].score, top=top, scores=dict(zip(labels, scores, strict=True))
+    )
 
 
 def iou(box: Floats, others: Floats) -> Floats:

@@ -9,7 +9,7 @@ import numpy as np
 import tritonclient.grpc.aio as triton
 from tritonclient.utils import InferenceServerException
 
-from aquaflow_inference.errors import ModelRejectedInput, TritonUnavailable
+from aquaflow_inference.errors import ModelRejectedInput, TritonBusy, TritonUnavailable
 from aquaflow_inference.postprocess import Floats
 from aquaflow_inference.preprocess import Tensor
 from aquaflow_inference.spec import ModelSpec
@@ -26,22 +26,44 @@ CHANNEL_ARGS = [
 ]
 
 
-def translate(error: InferenceServerException, what: str) -> Exception:
-    """Only a refused input is permanent. Everything else (Triton down or restarting, a full
-    queue pushing back, a deadline, an internal error) is worth retrying."""
+# Triton rejects a request at once when the model's queue is full (default_queue_policy
+# max_queue_size) with status UNAVAILABLE and this message: backpressure, not an outage.
+QUEUE_FULL = "exceeds maximum queue size"
+# A readiness probe answers at once from a live server; longer means it is not serving.
+PROBE_TIMEOUT_SECONDS = 5.0
+
+
+def translate(error: InferenceServerException, what: str, *, serving: bool = True) -> Exception:
+    """Sort one of Triton's errors into refused input, outage or pushback.
+
+    A refused input is permanent. A server that cannot be reached (connection refused,
+    UNAVAILABLE) or a deadline passed while the server is not ``serving`` is an outage of
+    the dependency: the consumer waits for it, the message is not to blame. A full queue, a
+    deadline while the server still serves, or an internal error are retried a bounded
+    number of times.
+    """
     status = str(error.status() or "")
+    message = str(error.message() or "")
+    detail = f"{what}: {status or 'error'} {message}"
     if "INVALID_ARGUMENT" in status:
-        return ModelRejectedInput(f"{what}: Triton refused the input: {error.message()}")
-    return TritonUnavailable(f"{what}: {status or 'error'} {error.message()}")
+        return ModelRejectedInput(f"{what}: Triton refused the input: {message}")
+    if "UNAVAILABLE" in status and QUEUE_FULL in message.lower():
+        return TritonBusy(f"{detail} (queue full)")
+    if "UNAVAILABLE" in status or ("DEADLINE_EXCEEDED" in status and not serving):
+        return TritonUnavailable(detail)
+    return TritonBusy(detail)
 
 
 class TritonModel:
     """One model on one Triton server; ``spec`` is read from Triton when opened."""
 
-    def __init__(self, url: str, model: str, *, timeout_seconds: float) -> None:
+    def __init__(
+        self, url: str, model: str, *, timeout_seconds: float, probe_timeout_seconds: float = PROBE_TIMEOUT_SECONDS
+    ) -> None:
         self._url = url
         self._model = model
         self._timeout = timeout_seconds
+        self._probe_timeout = probe_timeout_seconds
         self._client: triton.InferenceServerClient | None = None
         self._spec: ModelSpec | None = None
 
@@ -73,10 +95,11 @@ class TritonModel:
             self._client = None
 
     async def ready(self) -> bool:
+        """Whether Triton serves the model now: the probe a paused consumer polls."""
         if self._client is None:
             return False
         try:
-            return bool(await self._client.is_model_ready(self._model))
+            return bool(await self._client.is_model_ready(self._model, client_timeout=self._probe_timeout))
         except InferenceServerException:
             return False
 
@@ -101,8 +124,10 @@ class TritonModel:
                 client_timeout=self._timeout,
             )
         except InferenceServerException as error:
-            raise translate(error, f"inference on {spec.name}") from error
+            # A deadline alone does not say whether the server is down or only slow: ask it.
+            serving = "DEADLINE_EXCEEDED" not in str(error.status() or "") or await self.ready()
+            raise translate(error, f"inference on {spec.name}", serving=serving) from error
         output = result.as_numpy(spec.output_name)
         if output is None:
-            raise TritonUnavailable(f"{spec.name} returned no {spec.output_name}")
+            raise TritonBusy(f"{spec.name} returned no {spec.output_name}")
         return np.asarray(output, dtype=np.float32)

@@ -1,0 +1,39 @@
+"""The annotated preview: boxes drawn where the regions are, huge scans scaled down."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from aquaflow_inference.preview import Mark, annotate, colour
+from aquaflow_shared.contracts import BoundingBox
+
+
+def test_boxes_are_drawn_on_an_rgb_copy_in_the_labels_colour() -> None:
+    scan = Image.new("L", (200, 100), 230)
+    preview = annotate(scan, [Mark(BoundingBox(x_min=50, y_min=20, x_max=150, y_max=80), "0: copepod 0.91", "copepod")])
+    assert (preview.mode, preview.size) == ("RGB", (200, 100))
+    assert preview.getpixel((100, 79)) == colour("copepod")  # the bottom edge of the box
+    assert preview.getpixel((100, 50)) == (230, 230, 230)  # inside the box, the scan as it was
+    assert scan.getpixel((100, 79)) == 230  # the decoded image itself is untouched
+
+
+def test_a_huge_scan_is_scaled_down_and_its_boxes_with_it() -> None:
+    scan = Image.new("L", (8000, 2000), 230)
+    preview = annotate(
+        scan, [Mark(BoundingBox(x_min=4000, y_min=1000, x_max=8000, y_max=2000), "big", "big")], max_side=800
+    )
+    assert preview.size == (800, 200)
+    assert preview.getpixel((600, 199)) == colour("big")
+
+
+def test_a_caption_without_a_box_labels_the_whole_image() -> None:
+    particle = Image.new("RGB", (120, 80), (200, 200, 200))
+    preview = annotate(particle, [Mark(None, "diatom 0.80", "diatom")])
+    assert preview.size == (120, 80)
+    corner = preview.crop((0, 0, 40, 20))
+    assert (0, 0, 0) in {c for _, c in corner.getcolors(40 * 20) or []}  # the caption's background, top left
+    assert preview.getpixel((119, 79)) == (200, 200, 200)
+
+
+def test_each_label_keeps_its_colour() -> None:
+    assert colour("copepod") == colour("copepod")
