@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
+from aquaflow_devstack.mongo import MongoServer, start_mongo, which_server
 from aquaflow_devstack.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server, start_s3
-from aquaflow_results.mongo import MongoResultStore
-from aquaflow_results.store import InMemoryResultStore, ResultStore
 from aquaflow_shared.settings import BrokerSettings, S3Settings
 from tests.support.rabbit import RabbitAdmin, ensure_rabbitmq, unique_prefix
 
@@ -48,33 +47,29 @@ def s3_settings(s3_server: S3Server) -> S3Settings:
     )
 
 
+# Read by the end-to-end tests, which pass it to the native stack (None: the stack starts nothing).
 MONGODB_URL = os.environ.get("MONGODB_URL")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    if MONGODB_URL:
-        return "MongoDB: real server from MONGODB_URL"
-    return "MongoDB: no server reachable (MONGODB_URL unset): results tests use the FAKE InMemoryResultStore"
+    return f"MongoDB: {which_server()}"
+
+
+_started_mongo: list[MongoServer] = []
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not MONGODB_URL:
-        terminalreporter.write_line(
-            "NOTE: MongoDB tests ran against the FAKE in-process store; set MONGODB_URL to run them on a real server.",
-            yellow=True,
-        )
+    for server in _started_mongo:
+        terminalreporter.write_line(f"MongoDB tests ran against: {server.kind}")
 
 
-@pytest.fixture
-async def result_store() -> AsyncIterator[ResultStore]:
-    """MongoDB when MONGODB_URL is set (a fresh database per test), else the labelled fake."""
-    if MONGODB_URL:
-        store: ResultStore = MongoResultStore(MONGODB_URL, unique_prefix("db"), "results", timeout_seconds=5)
-    else:
-        store = InMemoryResultStore()
-    await store.open()
-    yield store
-    await store.close()
+@pytest.fixture(scope="session")
+def mongodb_url() -> Iterator[str]:
+    """A real MongoDB server for the session (see aquaflow_devstack.mongo); tests use their own database."""
+    server = start_mongo(None)
+    _started_mongo.append(server)
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ from aquaflow_shared.http import serve
 
 
 def main() -> None:
-    settings = ResultsSettings()
+    # Every field comes from the environment; AQUAFLOW_RESULTS_MONGODB_URL is required.
+    settings = ResultsSettings()  # type: ignore[call-arg]
     serve(create_app(settings), settings.http)
 
 

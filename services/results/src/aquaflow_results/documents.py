@@ -6,6 +6,8 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from aquaflow_results.objects import result_objects
+from aquaflow_results.thresholds import ConfidenceThresholds
 from aquaflow_shared.contracts import InferenceCompleted, ResultAvailable, derive_id
 
 # The unique key: one result per object version and model, however often the
@@ -17,11 +19,22 @@ def result_id(completed: InferenceCompleted) -> str:
     return derive_id("result", *completed.object.identity, completed.model)
 
 
-def result_document(completed: InferenceCompleted, stored_at: datetime) -> dict[str, Any]:
+def result_document(
+    completed: InferenceCompleted, stored_at: datetime, thresholds: ConfidenceThresholds
+) -> dict[str, Any]:
+    """The stored result: the whole inference event plus what EcoTaxa and the API need.
+
+    The event already carries the model and its version, the full score vectors, the
+    routing rule, the sample id and the output bucket; every field is described in
+    docs/results.md.
+    """
     body = completed.model_dump(mode="python", exclude={"message_id", "schema_version"})
     return {
         "_id": result_id(completed),
         **body,
+        "object_version": {"etag": completed.object.etag, "version_id": completed.object.version_id},
+        "thresholds": thresholds.applying_to(completed.model),
+        "objects": result_objects(completed, thresholds),
         "inference_message_id": completed.message_id,
         "summary": summarize(completed),
         "stored_at": stored_at,
@@ -62,4 +75,5 @@ def result_event(completed: InferenceCompleted, stored_at: datetime) -> ResultAv
         model_version=completed.model_version,
         summary=summarize(completed),
         stored_at=stored_at,
+        sample_id=completed.sample_id,
     )

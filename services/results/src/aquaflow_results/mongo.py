@@ -1,50 +1,77 @@
-"""The MongoDB result store, through PyMongo's own async API (Motor is deprecated)."""
+"""MongoDB, through PyMongo's own async API (Motor is deprecated): one client, two collections."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
 from aquaflow_results.documents import UNIQUE_FIELDS
-from aquaflow_results.errors import StoreUnavailable
-from aquaflow_results.store import QUERYABLE, SaveOutcome
+from aquaflow_results.mongo_errors import mongodb_errors
+from aquaflow_results.mongo_results import MongoResults
+from aquaflow_results.mongo_samples import MongoSamples
+from aquaflow_shared.errors import DependencyUnavailable
 
 UNIQUE_INDEX = "one_result_per_object_version_and_model"
 
 
-class MongoResultStore:
-    def __init__(self, url: str, database: str, collection: str, timeout_seconds: float) -> None:
+class MongoStore:
+    """The result and sample collections of one database, behind one client.
+
+    The client is created in ``open`` (the app's start-up), never at import or construction,
+    so building the app touches no network.
+    """
+
+    def __init__(
+        self, url: str, database: str, *, results: str = "results", samples: str = "samples", timeout_seconds: float = 5
+    ) -> None:
         self._url = url
-        self._database = database
-        self._collection_name = collection
+        self._database_name = database
+        self._names = (results, samples)
         self._timeout_ms = int(timeout_seconds * 1000)
         self._client: AsyncMongoClient[dict[str, Any]] | None = None
+        self._results: MongoResults | None = None
+        self._samples: MongoSamples | None = None
 
     @property
-    def _collection(self) -> AsyncCollection[dict[str, Any]]:
+    def results(self) -> MongoResults:
+        if self._results is None:
+            raise DependencyUnavailable("mongodb", "the store is not open")
+        return self._results
+
+    @property
+    def samples(self) -> MongoSamples:
+        if self._samples is None:
+            raise DependencyUnavailable("mongodb", "the store is not open")
+        return self._samples
+
+    @property
+    def database(self) -> AsyncDatabase[dict[str, Any]]:
         if self._client is None:
-            raise StoreUnavailable("result store is not open")
-        return self._client[self._database][self._collection_name]
+            raise DependencyUnavailable("mongodb", "the store is not open")
+        return self._client[self._database_name]
 
     async def open(self) -> None:
         self._client = AsyncMongoClient(
             self._url, serverSelectionTimeoutMS=self._timeout_ms, timeoutMS=self._timeout_ms, tz_aware=True
         )
-        try:
-            await self._collection.create_index([(f, ASCENDING) for f in UNIQUE_FIELDS], unique=True, name=UNIQUE_INDEX)
-            await self._collection.create_index([("tenant", ASCENDING), ("stored_at", ASCENDING)])
-            await self._collection.create_index([("correlation_id", ASCENDING)])
-        except ConnectionFailure as error:
-            raise StoreUnavailable(f"MongoDB unreachable: {error}") from error
+        results, samples = (self.database[name] for name in self._names)
+        with mongodb_errors("creating indexes"):
+            await results.create_index([(f, ASCENDING) for f in UNIQUE_FIELDS], unique=True, name=UNIQUE_INDEX)
+            await results.create_index([("tenant", ASCENDING), ("stored_at", ASCENDING), ("_id", ASCENDING)])
+            await results.create_index([("tenant", ASCENDING), ("sample_id", ASCENDING), ("stored_at", ASCENDING)])
+            await results.create_index([("tenant", ASCENDING), ("object.bucket", ASCENDING), ("object.key", ASCENDING)])
+            await results.create_index([("correlation_id", ASCENDING)])
+            await samples.create_index([("tenant", ASCENDING), ("_id", ASCENDING)])
+        self._results = MongoResults(results)
+        self._samples = MongoSamples(samples)
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
-            self._client = None
+        self._client = self._results = self._samples = None
 
     async def ping(self) -> bool:
         if self._client is None:
@@ -54,38 +81,3 @@ class MongoResultStore:
         except PyMongoError:
             return False
         return True
-
-    async def save(self, document: dict[str, Any]) -> SaveOutcome:
-        fields = {k: v for k, v in document.items() if k != "_id"}
-        try:
-            written = await self._collection.update_one({"_id": document["_id"]}, {"$setOnInsert": fields}, upsert=True)
-        except DuplicateKeyError:
-            # Two deliveries raced on the unique index: the other one inserted it.
-            written = None
-        except (ConnectionFailure, OperationFailure) as error:
-            raise StoreUnavailable(f"MongoDB write failed: {error}") from error
-        if written is not None and written.upserted_id is not None:
-            return SaveOutcome(True, document["stored_at"], False)
-        stored = await self._find_existing(document)
-        if stored is None:
-            raise StoreUnavailable("MongoDB lost a result between upsert and read")
-        return SaveOutcome(False, stored["stored_at"], stored.get("event_published_at") is not None)
-
-    async def _find_existing(self, document: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            return await self._collection.find_one({"_id": document["_id"]})
-        except ConnectionFailure as error:
-            raise StoreUnavailable(f"MongoDB read failed: {error}") from error
-
-    async def mark_published(self, result_id: str, at: datetime) -> None:
-        try:
-            await self._collection.update_one({"_id": result_id}, {"$set": {"event_published_at": at}})
-        except ConnectionFailure as error:
-            raise StoreUnavailable(f"MongoDB write failed: {error}") from error
-
-    async def find(self, filters: dict[str, str], limit: int = 100) -> list[dict[str, Any]]:
-        query = {QUERYABLE[k]: v for k, v in filters.items()}
-        try:
-            return [doc async for doc in self._collection.find(query).sort("stored_at", ASCENDING).limit(limit)]
-        except ConnectionFailure as error:
-            raise StoreUnavailable(f"MongoDB read failed: {error}") from error

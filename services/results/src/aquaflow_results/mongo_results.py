@@ -1,0 +1,109 @@
+"""The result collection: one document per object version and model."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from aquaflow_results.aggregates import ObjectRow
+from aquaflow_results.cursors import Cursor
+from aquaflow_results.mongo_errors import mongodb_errors
+from aquaflow_results.ports import RESULT_FILTERS, Page, ResultQuery, SampleTally, SaveOutcome
+from aquaflow_shared.errors import DependencyUnavailable
+
+SORT = [("stored_at", ASCENDING), ("_id", ASCENDING)]
+# What a sample's aggregates read of each result: the objects' labels and sizes only.
+TALLY_PROJECTION = {"_id": 1, "objects.label": 1, "objects.features.object_esd": 1, "objects.features.object_area": 1}
+
+
+def _after(cursor: Cursor) -> dict[str, Any]:
+    """Strictly after ``cursor`` in (stored_at, _id) order."""
+    return {
+        "$or": [{"stored_at": {"$gt": cursor.stored_at}}, {"stored_at": cursor.stored_at, "_id": {"$gt": cursor.id}}]
+    }
+
+
+def result_filter(query: ResultQuery) -> dict[str, Any]:
+    clauses: list[dict[str, Any]] = [{"tenant": query.tenant}]
+    clauses += [{RESULT_FILTERS[name]: value} for name, value in query.equals.items()]
+    if query.key_prefix:
+        clauses.append({"object.key": {"$regex": f"^{re.escape(query.key_prefix)}"}})
+    if query.label:
+        clauses.append({"objects.label": query.label})
+    if query.stored_after:
+        clauses.append({"stored_at": {"$gt": query.stored_after}})
+    if query.stored_before:
+        clauses.append({"stored_at": {"$lt": query.stored_before}})
+    if query.after:
+        clauses.append(_after(query.after))
+    return {"$and": clauses}
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+class MongoResults:
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self._collection = collection
+
+    async def save(self, document: dict[str, Any]) -> SaveOutcome:
+        fields = {k: v for k, v in document.items() if k != "_id"}
+        with mongodb_errors("saving a result"):
+            try:
+                written = await self._collection.update_one(
+                    {"_id": document["_id"]}, {"$setOnInsert": fields}, upsert=True
+                )
+                created = written.upserted_id is not None
+            except DuplicateKeyError:
+                # Two deliveries raced on the unique index: the other one inserted it.
+                created = False
+            if created:
+                return SaveOutcome(True, document["stored_at"], False)
+            stored = await self._collection.find_one(
+                {"_id": document["_id"]}, {"stored_at": 1, "event_published_at": 1}
+            )
+        if stored is None:
+            raise DependencyUnavailable("mongodb", "a result vanished between its upsert and its read")
+        return SaveOutcome(False, stored["stored_at"], stored.get("event_published_at") is not None)
+
+    async def mark_published(self, result_id: str, at: datetime) -> None:
+        with mongodb_errors("marking a result published"):
+            await self._collection.update_one({"_id": result_id}, {"$set": {"event_published_at": at}})
+
+    async def find(self, query: ResultQuery) -> Page:
+        with mongodb_errors("finding results"):
+            found = [doc async for doc in self._collection.find(result_filter(query)).sort(SORT).limit(query.limit + 1)]
+        items = found[: query.limit]
+        last = items[-1] if items and len(found) > query.limit else None
+        return Page(items, Cursor(last["stored_at"], last["_id"]) if last else None)
+
+    async def get(self, tenant: str, result_id: str) -> dict[str, Any] | None:
+        with mongodb_errors("reading a result"):
+            return await self._collection.find_one({"_id": result_id, "tenant": tenant})
+
+    async def of_sample(self, tenant: str, sample_id: str) -> list[dict[str, Any]]:
+        with mongodb_errors("reading a sample's results"):
+            return [doc async for doc in self._collection.find({"tenant": tenant, "sample_id": sample_id}).sort(SORT)]
+
+    async def tally(self, tenant: str, sample_id: str) -> SampleTally:
+        # One read gives both the number of results and their objects, so the two agree.
+        with mongodb_errors("tallying a sample"):
+            found = [
+                doc async for doc in self._collection.find({"tenant": tenant, "sample_id": sample_id}, TALLY_PROJECTION)
+            ]
+        rows = [
+            ObjectRow(
+                label=entry.get("label"),
+                esd_px=_float(entry.get("features", {}).get("object_esd")),
+                area_px=_float(entry.get("features", {}).get("object_area")),
+            )
+            for doc in found
+            for entry in doc.get("objects") or []
+        ]
+        return SampleTally(processed=len(found), objects=rows)

@@ -1,0 +1,136 @@
+"""The sample collection: one document per tenant and sample, ``_id`` = ``<tenant>:<sample id>``.
+
+Every write here sets named fields only: the ``push`` sub-document belongs to the
+EcoTaxa push code and is never replaced.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from aquaflow_results.cursors import Cursor
+from aquaflow_results.mongo_errors import mongodb_errors
+from aquaflow_results.ports import Page
+
+
+def sample_key(tenant: str, sample_id: str) -> str:
+    return f"{tenant}:{sample_id}"
+
+
+def new_sample(tenant: str, sample_id: str, now: datetime) -> dict[str, Any]:
+    """A sample's fields before anything is known of it (``$setOnInsert``)."""
+    return {
+        "tenant": tenant,
+        "sample_id": sample_id,
+        "metadata": {},
+        "expected_objects": None,
+        "manifest": None,
+        "processed": 0,
+        # Results do not see failed uploads (dead letters) today: see docs/results.md.
+        "failed": 0,
+        "objects": 0,
+        "counts": {},
+        "unclassified": 0,
+        "sizes": None,
+        "abundance": None,
+        "complete": False,
+        "completed_at": None,
+        "closed": False,
+        "closed_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+class MongoSamples:
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self._collection = collection
+
+    @property
+    def collection(self) -> AsyncCollection[dict[str, Any]]:
+        return self._collection
+
+    async def _upsert(self, tenant: str, sample_id: str, update: dict[str, Any]) -> None:
+        """Update or create; two concurrent creations race on ``_id``, and the loser updates."""
+        key = sample_key(tenant, sample_id)
+        set_fields = update.get("$set", {})
+        on_insert = {
+            k: v
+            for k, v in new_sample(tenant, sample_id, datetime.now(UTC)).items()
+            if not any(k == f or f.startswith(f"{k}.") for f in set_fields)
+        }
+        full = {**update, "$setOnInsert": {**on_insert, **update.get("$setOnInsert", {})}}
+        with mongodb_errors("writing a sample"):
+            try:
+                await self._collection.update_one({"_id": key}, full, upsert=True)
+            except DuplicateKeyError:
+                if set_fields:
+                    await self._collection.update_one({"_id": key}, {"$set": set_fields})
+
+    async def ensure(self, tenant: str, sample_id: str, metadata: dict[str, Any]) -> None:
+        await self._upsert(tenant, sample_id, {"$setOnInsert": {"metadata": metadata}})
+
+    async def set_manifest(
+        self, tenant: str, sample_id: str, metadata: dict[str, Any], expected_objects: int | None, source: str
+    ) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        fields = {
+            "metadata": metadata,
+            "expected_objects": expected_objects,
+            "manifest": {"object": source, "received_at": now},
+            "updated_at": now,
+        }
+        await self._upsert(tenant, sample_id, {"$set": fields})
+        found = await self.get(tenant, sample_id)
+        assert found is not None  # written just above; samples are never deleted
+        return found
+
+    async def set_aggregates(self, tenant: str, sample_id: str, aggregates: dict[str, Any]) -> dict[str, Any] | None:
+        """Write ``aggregates`` unless a sample with more processed results was written since.
+
+        Results are never deleted, so ``processed`` only grows: a refresh that read an
+        older snapshot of the sample's results cannot overwrite a newer one.
+        """
+        now = datetime.now(UTC)
+        key = sample_key(tenant, sample_id)
+        with mongodb_errors("updating sample aggregates"):
+            updated = await self._collection.find_one_and_update(
+                {"_id": key, "processed": {"$lte": aggregates["processed"]}},
+                {"$set": {**aggregates, "updated_at": now}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if updated is not None and updated.get("complete") and updated.get("completed_at") is None:
+                updated = await self._collection.find_one_and_update(
+                    {"_id": key, "completed_at": None},
+                    {"$set": {"completed_at": now}},
+                    return_document=ReturnDocument.AFTER,
+                ) or await self._collection.find_one({"_id": key})
+        return updated
+
+    async def close(self, tenant: str, sample_id: str, at: datetime) -> dict[str, Any] | None:
+        key = sample_key(tenant, sample_id)
+        with mongodb_errors("closing a sample"):
+            # Closing twice keeps the first closing time.
+            await self._collection.update_one(
+                {"_id": key, "closed": False}, {"$set": {"closed": True, "closed_at": at}}
+            )
+            return await self._collection.find_one({"_id": key, "tenant": tenant})
+
+    async def get(self, tenant: str, sample_id: str) -> dict[str, Any] | None:
+        with mongodb_errors("reading a sample"):
+            return await self._collection.find_one({"_id": sample_key(tenant, sample_id), "tenant": tenant})
+
+    async def find(self, tenant: str, after: Cursor | None, limit: int) -> Page:
+        query: dict[str, Any] = {"tenant": tenant}
+        if after is not None:
+            query["_id"] = {"$gt": after.id}
+        with mongodb_errors("finding samples"):
+            found = [doc async for doc in self._collection.find(query).sort("_id", ASCENDING).limit(limit + 1)]
+        items = found[:limit]
+        last = items[-1] if items and len(found) > limit else None
+        return Page(items, Cursor(None, last["_id"]) if last else None)

@@ -1,0 +1,72 @@
+"""Sample use cases: a manifest arrives, a result arrives, a person closes the sample."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aquaflow_results.aggregates import is_complete, sample_aggregates
+from aquaflow_results.manifest import parse_manifest
+from aquaflow_results.ports import ObjectReader, ResultStore, SampleReadyHook, SampleStore
+from aquaflow_shared.contracts import SampleManifestReceived
+
+
+async def refresh_sample(
+    tenant: str, sample_id: str, results: ResultStore, samples: SampleStore, on_ready: SampleReadyHook
+) -> dict[str, Any] | None:
+    """Recompute the sample's aggregates from all its stored results.
+
+    Idempotent: however often a result is delivered, it is one stored document, and
+    the figures are derived from the stored documents. When the sample is complete or
+    closed, ``on_ready`` is told (again on every refresh; the EcoTaxa pusher keeps its
+    own state and pushes a sample once).
+    """
+    sample = await samples.get(tenant, sample_id)
+    if sample is None:
+        return None
+    tally = await results.tally(tenant, sample_id)
+    aggregates = sample_aggregates(tally.objects, sample.get("metadata") or {})
+    complete = is_complete(sample.get("expected_objects"), tally.processed, int(sample.get("failed") or 0))
+    updated = await samples.set_aggregates(
+        tenant, sample_id, {**aggregates, "processed": tally.processed, "complete": complete}
+    )
+    if updated is not None and (updated.get("complete") or updated.get("closed")):
+        await on_ready(tenant, sample_id)
+    return updated
+
+
+async def record_manifest(
+    received: SampleManifestReceived,
+    *,
+    reader: ObjectReader,
+    results: ResultStore,
+    samples: SampleStore,
+    on_ready: SampleReadyHook,
+    max_bytes: int,
+) -> dict[str, Any]:
+    """Read, validate and store a sample manifest; a bad one is a PermanentError with its reason."""
+    obj = received.object
+    manifest = parse_manifest(obj.key, await reader.read(obj.bucket, obj.key, max_bytes))
+    await samples.set_manifest(
+        received.tenant,
+        manifest.sample_id,
+        manifest.metadata.as_document(),
+        manifest.expected_objects,
+        source=f"s3://{obj.bucket}/{obj.key}",
+    )
+    await refresh_sample(received.tenant, manifest.sample_id, results, samples, on_ready)
+    return {
+        "outcome": "manifest_stored",
+        "sample_id": manifest.sample_id,
+        "expected_objects": manifest.expected_objects,
+    }
+
+
+async def close_sample(
+    tenant: str, sample_id: str, samples: SampleStore, on_ready: SampleReadyHook
+) -> dict[str, Any] | None:
+    """Close a sample by hand (no more uploads expected); None if the tenant has no such sample."""
+    closed = await samples.close(tenant, sample_id, datetime.now(UTC))
+    if closed is not None:
+        await on_ready(tenant, sample_id)
+    return closed

@@ -1,0 +1,155 @@
+"""The MongoDB store on a real server: the unique key, the duplicate race, pagination, every query."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aquaflow_results.documents import result_document
+from aquaflow_results.mongo import MongoStore
+from aquaflow_results.ports import ResultQuery
+from aquaflow_results.thresholds import ConfidenceThresholds
+from aquaflow_shared.errors import DependencyUnavailable
+from tests.unit.results.factories import frame, particle, scan
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+THRESHOLDS = ConfidenceThresholds()
+
+
+async def test_saving_twice_keeps_the_first_document(store: MongoStore) -> None:
+    first = await store.results.save(result_document(particle(), T0, THRESHOLDS))
+    again = await store.results.save(result_document(particle(), T0 + timedelta(seconds=5), THRESHOLDS))
+    assert (first.created, again.created) == (True, False)
+    assert again.stored_at == T0
+    page = await store.results.find(ResultQuery(tenant="lov"))
+    assert len(page.items) == 1
+
+
+async def test_two_concurrent_deliveries_store_one_document(store: MongoStore) -> None:
+    documents = [result_document(particle(), T0 + timedelta(milliseconds=i), THRESHOLDS) for i in range(6)]
+    outcomes = await asyncio.gather(*(store.results.save(d) for d in documents))
+    assert sum(o.created for o in outcomes) == 1
+    assert len({o.stored_at for o in outcomes}) == 1
+    assert len((await store.results.find(ResultQuery(tenant="lov"))).items) == 1
+
+
+async def test_published_flag_is_reported_on_the_next_save(store: MongoStore) -> None:
+    document = result_document(particle(), T0, THRESHOLDS)
+    await store.results.save(document)
+    await store.results.mark_published(document["_id"], T0)
+    assert (await store.results.save(document)).event_published
+
+
+async def test_cursor_pagination_visits_every_result_once_in_order(store: MongoStore) -> None:
+    # Pairs of results share a stored_at, so the _id breaks ties.
+    for i in range(7):
+        doc = result_document(particle(f"run1/cell-{i:03d}.png"), T0 + timedelta(seconds=i // 2), THRESHOLDS)
+        await store.results.save(doc)
+    seen: list[str] = []
+    query = ResultQuery(tenant="lov", limit=3)
+    while True:
+        page = await store.results.find(query)
+        seen += [d["object"]["key"] for d in page.items]
+        if page.next is None:
+            break
+        query = ResultQuery(tenant="lov", limit=3, after=page.next)
+    assert sorted(seen) == [f"run1/cell-{i:03d}.png" for i in range(7)]
+    assert len(seen) == 7
+
+
+async def test_every_filter(store: MongoStore) -> None:
+    docs = [
+        result_document(particle("run1/a.png"), T0, THRESHOLDS),
+        result_document(
+            particle("run2/b.png", label="detritus", sample_id="run2"), T0 + timedelta(hours=1), THRESHOLDS
+        ),
+        result_document(scan(), T0 + timedelta(hours=2), THRESHOLDS),
+        result_document(frame(), T0 + timedelta(hours=3), THRESHOLDS),
+        result_document(particle("run1/a.png", tenant="obsea"), T0, THRESHOLDS),
+    ]
+    for doc in docs:
+        await store.results.save(doc)
+
+    async def keys(**fields: object) -> list[str]:
+        page = await store.results.find(ResultQuery(tenant="lov", **fields))  # type: ignore[arg-type]
+        return [d["object"]["key"] for d in page.items]
+
+    assert await keys() == ["run1/a.png", "run2/b.png", "scan7.png", "cam/frame1.jpg"]
+    assert await keys(equals={"bucket": "plankton-zooscan"}) == ["scan7.png"]
+    assert await keys(equals={"key": "run2/b.png"}) == ["run2/b.png"]
+    assert await keys(key_prefix="run") == ["run1/a.png", "run2/b.png"]
+    assert await keys(key_prefix="run1/a.png") == ["run1/a.png"]
+    assert await keys(equals={"profile": "obsea"}) == ["cam/frame1.jpg"]
+    assert await keys(equals={"model": "fish_detector"}) == ["cam/frame1.jpg"]
+    assert await keys(equals={"sample_id": "run2"}) == ["run2/b.png"]
+    assert await keys(label="detritus") == ["run2/b.png"]
+    assert await keys(label="copepod") == ["run1/a.png", "scan7.png"]
+    assert await keys(equals={"correlation_id": docs[2]["correlation_id"]}) == ["scan7.png"]
+    assert await keys(stored_after=T0, stored_before=T0 + timedelta(hours=3)) == ["run2/b.png", "scan7.png"]
+    assert await store.results.get("lov", docs[0]["_id"]) is not None
+    assert await store.results.get("obsea", docs[0]["_id"]) is None
+    assert [d["object"]["key"] for d in await store.results.of_sample("lov", "run1")] == ["run1/a.png"]
+
+
+async def test_tally_reads_labels_and_sizes(store: MongoStore) -> None:
+    await store.results.save(result_document(scan(), T0, THRESHOLDS))
+    await store.results.save(result_document(scan("scan8.png"), T0, THRESHOLDS))
+    tally = await store.results.tally("lov", "scan7")
+    assert tally.processed == 2
+    assert sorted((r.label or "-", r.esd_px) for r in tally.objects)[:2] == [("-", 20.0), ("-", 20.0)]
+    assert len(tally.objects) == 6
+
+
+async def test_samples_keep_manifest_over_upload_metadata_and_never_touch_push(store: MongoStore) -> None:
+    samples = store.samples
+    await samples.ensure("lov", "s1", {"station": "from upload"})
+    await samples.ensure("lov", "s1", {"station": "ignored: exists"})
+    await samples.collection.update_one({"_id": "lov:s1"}, {"$set": {"push": {"state": "queued"}}})
+    sample = await samples.set_manifest("lov", "s1", {"station": "B"}, 4, source="s3://b/sample.json")
+    assert sample["metadata"] == {"station": "B"}
+    assert sample["expected_objects"] == 4
+    updated = await samples.set_aggregates("lov", "s1", {"processed": 4, "complete": True, "counts": {"a": 4}})
+    assert updated is not None
+    assert updated["completed_at"] is not None
+    assert updated["push"] == {"state": "queued"}
+    # An older snapshot (fewer processed) cannot overwrite a newer one.
+    assert await samples.set_aggregates("lov", "s1", {"processed": 3, "complete": False}) is None
+    closed = await samples.close("lov", "s1", T0)
+    again = await samples.close("lov", "s1", T0 + timedelta(days=1))
+    assert closed is not None
+    assert again is not None
+    assert again["closed_at"] == T0
+    assert await samples.close("obsea", "s1", T0) is None
+    assert await samples.get("obsea", "s1") is None
+
+
+async def test_two_concurrent_first_results_create_one_sample(store: MongoStore) -> None:
+    await asyncio.gather(*(store.samples.ensure("lov", "race", {}) for _ in range(5)))
+    page = await store.samples.find("lov", None, 10)
+    assert [s["_id"] for s in page.items] == ["lov:race"]
+
+
+async def test_samples_page_by_id(store: MongoStore) -> None:
+    for name in ["c", "a", "b"]:
+        await store.samples.ensure("lov", name, {})
+    await store.samples.ensure("obsea", "z", {})
+    first = await store.samples.find("lov", None, 2)
+    assert [s["sample_id"] for s in first.items] == ["a", "b"]
+    rest = await store.samples.find("lov", first.next, 2)
+    assert [s["sample_id"] for s in rest.items] == ["c"]
+    assert rest.next is None
+
+
+async def test_an_unreachable_server_is_a_dependency_outage() -> None:
+    from aquaflow_devstack.ports import free_port
+
+    down = MongoStore(f"mongodb://127.0.0.1:{free_port()}/", "x", timeout_seconds=0.3)
+    with pytest.raises(DependencyUnavailable) as raised:
+        await down.open()
+    assert raised.value.dependency == "mongodb"
+    assert not await down.ping()
+    await down.close()
