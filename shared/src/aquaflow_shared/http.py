@@ -7,10 +7,11 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
-from faststream.asgi.types import ASGIApp, Scope
+from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from prometheus_client import CollectorRegistry, make_asgi_app
 
@@ -38,6 +39,24 @@ def health_route(broker: RabbitBroker, extra_checks: Sequence[tuple[str, HealthC
     return health
 
 
+class ServiceApp(AsgiFastStream):
+    """FastStream's ASGI app, handing every path it does not serve itself to a fallback app.
+
+    FastStream matches its routes (``/metrics``, ``/health``) by exact path only, so an
+    API with path parameters (FastAPI) is mounted as the fallback instead of a route.
+    """
+
+    def __init__(self, *args: Any, fallback: ASGIApp | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fallback = fallback
+
+    async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._fallback is not None and scope["type"] == "http":
+            await self._fallback(scope, receive, send)
+            return
+        await super().not_found(scope, receive, send)
+
+
 def service_app(
     broker: RabbitBroker,
     registry: CollectorRegistry,
@@ -51,7 +70,8 @@ def service_app(
     after_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     after_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
-) -> AsgiFastStream:
+    fallback: ASGIApp | None = None,
+) -> ServiceApp:
     """The ASGI app of a service: its broker and consumers, ``/metrics``, ``/health``, extra routes.
 
     With a ``topology``, the shared exchanges and queues, the ``downstream`` queues the
@@ -72,8 +92,9 @@ def service_app(
             await consumer.stop()
 
     checks = [*extra_checks, *((f"consuming.{c.stage}", c.consuming) for c in consumers)]
-    return AsgiFastStream(
+    return ServiceApp(
         broker,
+        fallback=fallback,
         # The standard-library logger, rendered as JSON by configure_logging.
         logger=logging.getLogger("aquaflow.lifecycle"),
         asgi_routes=[

@@ -144,12 +144,23 @@ async def test_samples_page_by_id(store: MongoStore) -> None:
     assert rest.next is None
 
 
-async def test_an_unreachable_server_is_a_dependency_outage() -> None:
+async def test_an_unreachable_server_is_a_dependency_outage_until_it_answers(mongodb_url: str) -> None:
     from aquaflow_devstack.ports import free_port
+    from aquaflow_devstack.proxy import CuttableProxy
 
-    down = MongoStore(f"mongodb://127.0.0.1:{free_port()}/", "x", timeout_seconds=0.3)
-    with pytest.raises(DependencyUnavailable) as raised:
-        await down.open()
-    assert raised.value.dependency == "mongodb"
-    assert not await down.ping()
-    await down.close()
+    host, port = mongodb_url.split("//", 1)[1].rstrip("/").rsplit(":", 1)
+    proxy = CuttableProxy(host, int(port), listen_port=free_port()).start()
+    proxy.cut()
+    down = MongoStore(f"mongodb://{proxy.address}/", f"down-{free_port()}", timeout_seconds=0.3)
+    try:
+        await down.open()  # starts anyway: the consumers pause until MongoDB answers
+        with pytest.raises(DependencyUnavailable) as raised:
+            await down.results.save({"_id": "x"})
+        assert raised.value.dependency == "mongodb"
+        assert not await down.ping()
+        proxy.restore()
+        assert await down.ping()  # and the probe creates the indexes on the way
+        assert (await down.results.save(result_document(particle(), T0, THRESHOLDS))).created
+    finally:
+        await down.close()
+        proxy.stop()

@@ -207,8 +207,7 @@ def create_api() -> FastAPI:
     async def push(tenant_name: Tenant, ctx: Context, sample_id: SampleIdPath) -> dict[str, Any]:
         """Ask for the sample's push to EcoTaxa now; the answer shows its push state."""
         await _sample_or_404(ctx, tenant_name, sample_id)
-        if not await ecotaxa_link.request_push(ctx.store.samples, tenant_name, sample_id):
-            raise HTTPException(501, "EcoTaxa pushing is not installed in this service")
+        await ecotaxa_link.request_push(ctx.store.samples, tenant_name, sample_id)
         return _public(await _sample_or_404(ctx, tenant_name, sample_id))
 
     @api.get(
@@ -220,13 +219,10 @@ def create_api() -> FastAPI:
     async def ecotaxa_package(tenant_name: Tenant, ctx: Context, sample_id: SampleIdPath) -> Response:
         """The sample as an EcoTaxa import package: TSV and crops in one zip."""
         sample = await _sample_or_404(ctx, tenant_name, sample_id)
-        build = ecotaxa_link.package_builder()
-        if build is None:
-            raise HTTPException(501, "EcoTaxa packaging is not installed in this service")
         results = await ctx.store.results.of_sample(tenant_name, sample_id)
         crops = await _crops(ctx, results)
         # Zipping thousands of crops is CPU work: keep it off the event loop.
-        package = await asyncio.to_thread(build, sample, results, crops)
+        package = await asyncio.to_thread(ecotaxa_link.build_package, sample, results, crops)
         return Response(
             package,
             media_type="application/zip",

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import logging
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream
-from faststream.asgi.types import ASGIApp, Receive, Scope, Send
-from faststream.rabbit.annotations import RabbitMessage
-from prometheus_client import make_asgi_app
-
 from aquaflow_results.api import ApiContext, create_api
 from aquaflow_results.auth import TenantTokens
+from aquaflow_results.ecotaxa import create_pusher
 from aquaflow_results.ecotaxa_link import push_when_ready
 from aquaflow_results.mongo import MongoStore
 from aquaflow_results.ports import ObjectReader, SampleReadyHook, Store
@@ -23,10 +17,10 @@ from aquaflow_results.samples import record_manifest
 from aquaflow_results.service import ResultRecorder, record_result
 from aquaflow_results.settings import ResultsSettings
 from aquaflow_results.thresholds import ConfidenceThresholds
-from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, raw_body, topology_of
+from aquaflow_shared.broker import create_broker, publish_event, topology_of
+from aquaflow_shared.consumer import Consumer, Delivery, Dependency
 from aquaflow_shared.contracts import InferenceCompleted, ResultAvailable, SampleManifestReceived, decode
-from aquaflow_shared.delivery import Settler
-from aquaflow_shared.http import health_route
+from aquaflow_shared.http import ServiceApp, service_app
 from aquaflow_shared.logging import configure_logging
 from aquaflow_shared.metrics import ConsumerMetrics
 from aquaflow_shared.topology import result_available
@@ -56,22 +50,32 @@ def default_deps(settings: ResultsSettings) -> ResultsDeps:
     return ResultsDeps(store=store, objects=S3ObjectReader(settings.s3))
 
 
-class ServiceApp(AsgiFastStream):
-    """FastStream's ASGI app that hands every path it does not serve itself to the API.
+class PusherTask:
+    """The EcoTaxa pusher loop, run beside the consumers when EcoTaxa is configured."""
 
-    FastStream matches its routes (``/metrics``, ``/health``) by exact path only, so the
-    API, with its path parameters, is its fallback instead of a route.
-    """
+    def __init__(self, settings: ResultsSettings, store: Store) -> None:
+        self._settings = settings
+        self._store = store
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
-    def __init__(self, *args: Any, api: ASGIApp, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._api = api
-
-    async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._api(scope, receive, send)
+    async def start(self) -> None:
+        if not self._settings.ecotaxa.enabled or not isinstance(self._store, MongoStore):
             return
-        await super().not_found(scope, receive, send)
+        database = self._store.database
+        pusher = create_pusher(
+            self._settings.ecotaxa,
+            self._settings.s3,
+            database[self._settings.samples_collection],
+            database[self._settings.collection],
+        )
+        if pusher is not None:
+            self._task = asyncio.create_task(pusher.run(self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
 
 
 def create_app(settings: ResultsSettings, deps: ResultsDeps | None = None) -> ServiceApp:
@@ -82,53 +86,58 @@ def create_app(settings: ResultsSettings, deps: ResultsDeps | None = None) -> Se
     metrics = ConsumerMetrics()
     broker = create_broker(settings.broker, metrics.registry, service="results")
     topology = topology_of(settings.broker)
-    settler = Settler.from_settings(STAGE, broker, topology, metrics, settings.broker)
-    samples_settler = Settler.from_settings(SAMPLES_STAGE, broker, topology, metrics, settings.broker)
     thresholds = ConfidenceThresholds(settings.confidence_thresholds, settings.default_confidence_threshold)
 
     async def announce(event: ResultAvailable) -> None:
         await publish_event(broker, topology, event, result_available(event.profile, event.tenant))
 
-    @broker.subscriber(topology.results_queue(), topology.events, ack_policy=AckPolicy.MANUAL, decoder=raw_body)
-    async def on_inference_completed(body: bytes, message: RabbitMessage) -> None:
-        async def work() -> dict[str, Any]:
-            completed = decode(InferenceCompleted, body)
-            structlog.contextvars.bind_contextvars(correlation_id=completed.correlation_id)
-            recorder = ResultRecorder(store.results, store.samples, announce, thresholds, on_ready)
-            outcome = await record_result(completed, recorder)
-            return {
-                "outcome": outcome,
-                "correlation_id": completed.correlation_id,
-                "tenant": completed.tenant,
-                "profile": completed.profile,
-                "key": completed.object.key,
-                "sample_id": completed.sample_id,
-            }
+    async def on_inference_completed(delivery: Delivery) -> dict[str, Any]:
+        completed = decode(InferenceCompleted, delivery.body)
+        recorder = ResultRecorder(store.results, store.samples, announce, thresholds, on_ready)
+        outcome = await record_result(completed, recorder)
+        return {
+            "outcome": outcome,
+            "tenant": completed.tenant,
+            "profile": completed.profile,
+            "key": completed.object.key,
+            "sample_id": completed.sample_id,
+        }
 
-        try:
-            await settler.settle(message, work)
-        finally:
-            structlog.contextvars.clear_contextvars()
+    async def on_sample_manifest(delivery: Delivery) -> dict[str, Any]:
+        received = decode(SampleManifestReceived, delivery.body)
+        stored = await record_manifest(
+            received,
+            reader=objects,
+            results=store.results,
+            samples=store.samples,
+            on_ready=on_ready,
+            max_bytes=settings.max_read_bytes,
+        )
+        return {**stored, "tenant": received.tenant, "key": received.object.key}
 
-    @broker.subscriber(topology.sample_manifest_queue(), topology.events, ack_policy=AckPolicy.MANUAL, decoder=raw_body)
-    async def on_sample_manifest(body: bytes, message: RabbitMessage) -> None:
-        async def work() -> dict[str, Any]:
-            received = decode(SampleManifestReceived, body)
-            structlog.contextvars.bind_contextvars(correlation_id=received.correlation_id)
-            stored = await record_manifest(
-                received,
-                reader=objects,
-                results=store.results,
-                samples=store.samples,
-                on_ready=on_ready,
-                max_bytes=settings.max_read_bytes,
-            )
-            return {**stored, "tenant": received.tenant, "key": received.object.key}
-
-        try:
-            await samples_settler.settle(message, work)
-        finally:
-            structlog.contextvars.clear_contextvars()
+    dependencies = [Dependency("mongodb", store.ping), Dependency("s3", objects.ping)]
+    consumers = [
+        Consumer(
+            stage=STAGE,
+            broker=broker,
+            topology=topology,
+            metrics=metrics,
+            settings=settings.broker,
+            queue=topology.results_queue(),
+            handle=on_inference_completed,
+            dependencies=dependencies,
+        ),
+        Consumer(
+            stage=SAMPLES_STAGE,
+            broker=broker,
+            topology=topology,
+            metrics=metrics,
+            settings=settings.broker,
+            queue=topology.sample_manifest_queue(),
+            handle=on_sample_manifest,
+            dependencies=dependencies,
+        ),
+    ]
 
     api = create_api()
     api.state.context = ApiContext(
@@ -138,24 +147,25 @@ def create_app(settings: ResultsSettings, deps: ResultsDeps | None = None) -> Se
         on_sample_ready=on_ready,
     )
 
+    pushing = PusherTask(settings, store)
+
     async def start() -> None:
         await store.open()
         await objects.open()
-        await declare_dead_letters(broker, topology)
 
     async def stop() -> None:
         await objects.close()
         await store.close()
 
-    return ServiceApp(
+    return service_app(
         broker,
-        api=api,
-        # The standard-library logger, rendered as JSON by configure_logging.
-        logger=logging.getLogger("aquaflow.lifecycle"),
-        asgi_routes=[
-            ("/metrics", make_asgi_app(metrics.registry)),
-            ("/health", health_route(broker, [("store", store.ping)])),
-        ],
+        metrics.registry,
+        topology=topology,
+        consumers=consumers,
+        extra_checks=[("store", store.ping)],
         on_startup=[start],
+        after_startup=[pushing.start],
+        on_shutdown=[pushing.stop],
         after_shutdown=[stop],
+        fallback=api,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -57,6 +58,14 @@ class MongoStore:
         self._client = AsyncMongoClient(
             self._url, serverSelectionTimeoutMS=self._timeout_ms, timeoutMS=self._timeout_ms, tz_aware=True
         )
+        try:
+            await self._ensure_indexes()
+        except DependencyUnavailable as down:
+            # Start anyway: the consumers pause on the first message and the probe
+            # (``ping``) creates the indexes once MongoDB answers. Nothing is stored before.
+            structlog.get_logger("results").warning("MongoDB unreachable at start-up", reason=down.reason)
+
+    async def _ensure_indexes(self) -> None:
         results, samples = (self.database[name] for name in self._names)
         with mongodb_errors("creating indexes"):
             await results.create_index([(f, ASCENDING) for f in UNIQUE_FIELDS], unique=True, name=UNIQUE_INDEX)
@@ -65,6 +74,7 @@ class MongoStore:
             await results.create_index([("tenant", ASCENDING), ("object.bucket", ASCENDING), ("object.key", ASCENDING)])
             await results.create_index([("correlation_id", ASCENDING)])
             await samples.create_index([("tenant", ASCENDING), ("_id", ASCENDING)])
+        # Only now can results be stored: the unique index is what makes a result unique.
         self._results = MongoResults(results)
         self._samples = MongoSamples(samples)
 
@@ -78,6 +88,8 @@ class MongoStore:
             return False
         try:
             await self._client.admin.command("ping")
-        except PyMongoError:
+            if self._results is None:
+                await self._ensure_indexes()
+        except (PyMongoError, DependencyUnavailable):
             return False
         return True

@@ -128,6 +128,9 @@ class ObjectReader(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self) -> bool:
+        """Whether S3 answers (the probe while the consumers are paused on an S3 outage)."""
+
     async def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
         """The whole object; PermanentError if missing or larger than ``max_bytes``."""
 

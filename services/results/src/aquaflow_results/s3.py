@@ -51,6 +51,16 @@ class S3ObjectReader:
             raise DependencyUnavailable("s3", "the S3 client is not open")
         return self._client
 
+    async def ping(self) -> bool:
+        try:
+            await self._s3.list_buckets()
+        except ClientError as error:
+            # An answer, even a refusal, means S3 is reachable; only a server error does not.
+            return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)) < 500
+        except (BotoCoreError, DependencyUnavailable):
+            return False
+        return True
+
     async def _get(self, bucket: str, key: str) -> Any | None:
         try:
             return await self._s3.get_object(Bucket=bucket, Key=key)

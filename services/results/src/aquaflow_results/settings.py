@@ -3,6 +3,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aquaflow_results.ecotaxa.settings import EcoTaxaSettings
 from aquaflow_shared.settings import BrokerSettings, ObservabilitySettings, S3Settings
 
 DEFAULT_CONFIDENCE_THRESHOLD = 0.5
@@ -26,6 +27,7 @@ class ResultsSettings(BaseSettings):
     # Crops and manifests larger than this are refused.
     max_read_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    ecotaxa: EcoTaxaSettings = Field(default_factory=EcoTaxaSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     http: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
