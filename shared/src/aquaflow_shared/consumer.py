@@ -265,6 +265,10 @@ class Consumer:
         except Exception:  # noqa: BLE001, S110 - a closed channel returns the message by itself
             pass
 
+    def pause(self, dependency: str) -> None:
+        """Stop taking messages until ``dependency``'s probe answers (e.g. at start-up, before it is ready)."""
+        self._pause(dependency)
+
     def _pause(self, dependency: str) -> None:
         if self._resume_task is not None:
             return

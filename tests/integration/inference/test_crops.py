@@ -5,17 +5,18 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
 from aquaflow_devstack.ports import free_port
+from aquaflow_devstack.proxy import CuttableProxy
 from aquaflow_devstack.samples import real_images
 from aquaflow_inference.app import create_app
 from aquaflow_inference.deps import Deps, Probes
 from aquaflow_inference.outputs import VIGNETTE_MARGIN
 from aquaflow_inference.storage import ClientLimits, S3Storage
-from aquaflow_shared.delivery import CODE_HEADER, REASON_HEADER
 from aquaflow_shared.topology import INFERENCE_COMPLETED
 from tests.integration.inference.conftest import Parts, request_for
 from tests.support.polling import eventually
@@ -138,32 +139,44 @@ async def test_detections_are_cropped_at_their_boxes(parts: Parts, triton: Any, 
     assert stored(parts, result["preview_key"]).mode == "RGB"
 
 
-async def test_s3_down_is_retried_not_dead_lettered_as_the_messages_fault(parts: Parts) -> None:
-    """Adapters handed in through ``deps``: the model in-process, S3 at a port nobody listens on."""
+async def test_an_s3_outage_pauses_the_worker_and_the_upload_is_processed_once_s3_is_back(parts: Parts) -> None:
+    """Adapters handed in through ``deps``: the model in-process, S3 behind a proxy that is cut."""
     obj = parts.upload("outage/particle.png", png(np.full((40, 60), 200, dtype=np.uint8)))
-    down = S3Storage(
-        parts.s3.model_copy(update={"endpoint_url": f"http://127.0.0.1:{free_port()}"}),
-        ClientLimits(connect_timeout_seconds=1),
+    target = parts.s3.endpoint_url or ""
+    proxy = CuttableProxy("127.0.0.1", int(target.rsplit(":", 1)[1]), listen_port=free_port()).start()
+    through = S3Storage(
+        parts.s3.model_copy(update={"endpoint_url": f"http://{proxy.address}"}), ClientLimits(connect_timeout_seconds=1)
     )
 
-    async def never() -> bool:
-        return False
+    async def model_ready() -> bool:
+        return True
+
+    async def s3_back() -> bool:
+        return await through.reachable(None, 2.0)
 
     deps = Deps(
-        reader=down,
-        writer=down,
+        reader=through,
+        writer=through,
         runner=OnnxRuntimeRunner(PLANKTON),
-        probes=Probes(triton=never, s3=never),
-        on_start=(down.open,),
-        on_stop=(down.close,),
+        probes=Probes(triton=model_ready, s3=s3_back),
+        on_start=(through.open,),
+        on_stop=(through.close,),
     )
-    async with create_app(parts.settings(PLANKTON, "unused:1"), deps):
-        await parts.publish(request_for(obj, profile="flowcam", model=PLANKTON))
-        (dead,) = await eventually(
-            lambda: parts.rabbit.queue_messages(parts.topology.dead_letter_queue.name),
-            until=lambda m: len(m) >= 1,
-            timeout=60,
-        )
-    # Until the consumer pauses on outages, the settler retries them like any transient error.
-    assert dead.headers[CODE_HEADER] == "retries_exhausted"
-    assert "s3 unavailable" in str(dead.headers[REASON_HEADER])
+    completed = await parts.rabbit.tap(parts.topology.events.name, INFERENCE_COMPLETED)
+    fast = parts.broker.model_copy(update={"outage_probe_seconds": 0.2, "outage_probe_max_seconds": 0.5})
+    app = create_app(parts.settings(PLANKTON, "unused:1", broker=fast), deps)
+    try:
+        async with app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w") as client:
+            proxy.cut()
+            await parts.publish(request_for(obj, profile="flowcam", model=PLANKTON))
+            stage = f"consuming.inference.{PLANKTON}"
+            health = await eventually(lambda: client.get("/health"), until=lambda r: r.json()[stage] is False)
+            paused = health.status_code == 503
+            assert await parts.rabbit.queue_messages(parts.topology.dead_letter_queue.name) == []
+            proxy.restore()
+            bodies = await eventually(completed.bodies, until=lambda b: len(b) >= 1, timeout=60)
+    finally:
+        proxy.stop()
+    assert paused
+    assert bodies[0]["object"]["key"] == "outage/particle.png"
+    assert await parts.rabbit.queue_messages(parts.topology.dead_letter_queue.name) == []

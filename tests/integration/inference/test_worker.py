@@ -16,7 +16,6 @@ from aquaflow_devstack.samples import Sample, real_images
 from aquaflow_devstack.triton import start_triton
 from aquaflow_inference.app import create_app
 from aquaflow_shared.delivery import ATTEMPTS_HEADER, CODE_HEADER, REASON_HEADER
-from aquaflow_shared.settings import BrokerSettings
 from aquaflow_shared.topology import INFERENCE_COMPLETED
 from tests.integration.inference.conftest import Parts, request_for
 from tests.support.polling import eventually
@@ -135,30 +134,28 @@ async def test_many_requests_in_flight_let_triton_form_batches(parts: Parts, tri
     assert requests / executions > 1.0, f"{requests} requests in {executions} executions: no batching"
 
 
-async def test_triton_down_is_retried_not_dead_lettered(parts: Parts, tmp_path: Path) -> None:
+async def test_a_triton_outage_pauses_the_worker_without_spending_attempts(parts: Parts, tmp_path: Path) -> None:
     completed = await parts.rabbit.tap(parts.topology.events.name, INFERENCE_COMPLETED)
     obj = parts.upload("outage/particle.png", png(np.full((40, 60), 200, dtype=np.uint8)))
-    # Enough attempts, each soon after the last, to outlast a Triton restart.
-    patient = BrokerSettings.model_validate(
-        parts.broker.model_dump()
-        | {"max_attempts": 60, "delivery_limit": 80, "retry_backoff_seconds": 0.05, "retry_backoff_max_seconds": 0.5}
+    # One attempt only: were the outage counted against the message, it would be a dead letter.
+    strict = parts.broker.model_copy(
+        update={"max_attempts": 1, "outage_probe_seconds": 0.2, "outage_probe_max_seconds": 1.0}
     )
     own = start_triton(REPOSITORY, tmp_path / "triton")
     ports = (own.grpc_port, own.http_port, own.metrics_port)
-    app = create_app(parts.settings(PLANKTON, own.grpc_url, broker=patient))
+    app = create_app(parts.settings(PLANKTON, own.grpc_url, broker=strict))
     async with app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://worker") as client:
         own.stop()  # the worker started against a ready model; now its port is closed
         await parts.publish(request_for(obj, profile="flowcam", model=PLANKTON))
 
-        async def retried() -> float:
-            text = (await client.get("/metrics")).text
-            pattern = rf'aquaflow_messages_total\{{outcome="retried",stage="inference.{PLANKTON}"\}} (\S+)'
-            match = re.search(pattern, text)
-            return float(match.group(1)) if match else 0.0
+        async def paused() -> str:
+            return (await client.get("/metrics")).text
 
-        await eventually(retried, until=lambda n: n >= 3, timeout=60)
+        metrics = await eventually(
+            paused,
+            until=lambda t: f'aquaflow_consumer_paused{{dependency="triton",stage="inference.{PLANKTON}"}} 1.0' in t,
+        )
         health = await client.get("/health")
-        assert health.status_code != 200, "health reports the model as not ready while Triton is down"
         assert await parts.rabbit.queue_messages(parts.topology.dead_letter_queue.name) == []
         own = start_triton(
             REPOSITORY, tmp_path / "triton", grpc_port=ports[0], http_port=ports[1], metrics_port=ports[2]
@@ -167,5 +164,9 @@ async def test_triton_down_is_retried_not_dead_lettered(parts: Parts, tmp_path: 
             bodies = await eventually(completed.bodies, until=lambda b: len(b) >= 1, timeout=90)
         finally:
             own.stop()
+    assert health.status_code == 503
+    assert health.json()[f"consuming.inference.{PLANKTON}"] is False
+    assert re.search(rf'aquaflow_messages_total\{{outcome="requeued",stage="inference.{PLANKTON}"\}} [1-9]', metrics)
+    assert "retried" not in re.findall(r'outcome="(\w+)"', metrics)
     assert bodies[0]["object"]["key"] == "outage/particle.png"
     assert await parts.rabbit.queue_messages(parts.topology.dead_letter_queue.name) == []

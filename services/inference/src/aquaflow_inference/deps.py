@@ -84,8 +84,8 @@ def production_deps(settings: InferenceSettings) -> Deps:
     )
 
     async def open_triton() -> None:
-        # Consume nothing before the model is ready: a message taken now could only fail.
-        await triton.open(settings.triton_ready_timeout_seconds)
+        # No waiting here: the consumer starts paused until the model is ready (its probe).
+        triton.connect()
 
     async def s3_ready() -> bool:
         return await storage.reachable(settings.output_bucket, settings.probe_timeout_seconds)

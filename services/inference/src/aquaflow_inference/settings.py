@@ -14,7 +14,6 @@ class InferenceSettings(BaseSettings):
     model: RoutingSegment
     triton_grpc_url: str = "127.0.0.1:8001"
     triton_timeout_seconds: float = Field(default=30.0, gt=0)
-    triton_ready_timeout_seconds: float = Field(default=120.0, gt=0)
     # Messages processed at once (the broker prefetch). Many concurrent Triton calls
     # are what lets Triton's dynamic batcher form batches across uploads.
     max_in_flight: int = Field(default=32, ge=1)

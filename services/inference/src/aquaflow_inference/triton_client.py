@@ -75,12 +75,20 @@ class TritonModel:
 
     async def open(self, ready_timeout: float) -> None:
         """Connect, wait until the model is ready, and read its contract from its configuration."""
-        self._client = triton.InferenceServerClient(self._url, channel_args=CHANNEL_ARGS)
+        self.connect()
         deadline = time.monotonic() + ready_timeout
         while not await self.ready():
             if time.monotonic() > deadline:
                 raise TritonUnavailable(f"model {self._model} not ready on {self._url} within {ready_timeout}s")
             await asyncio.sleep(1.0)
+
+    def connect(self) -> None:
+        """Create the client without waiting: the model's contract is read once it is ready."""
+        if self._client is None:
+            self._client = triton.InferenceServerClient(self._url, channel_args=CHANNEL_ARGS)
+
+    async def _read_contract(self) -> None:
+        assert self._client is not None
         try:
             config = await self._client.get_model_config(self._model, as_json=True)
             metadata = await self._client.get_model_metadata(self._model, as_json=True)
@@ -99,9 +107,13 @@ class TritonModel:
         if self._client is None:
             return False
         try:
-            return bool(await self._client.is_model_ready(self._model, client_timeout=self._probe_timeout))
-        except InferenceServerException:
+            if not await self._client.is_model_ready(self._model, client_timeout=self._probe_timeout):
+                return False
+            if self._spec is None:
+                await self._read_contract()
+        except (InferenceServerException, TritonUnavailable):
             return False
+        return True
 
     async def infer(self, batch: Tensor) -> Floats:
         """Run ``batch`` in chunks of the model's max batch size; Triton may batch them further."""
