@@ -36,9 +36,14 @@ class MongoServer:
     # Which server this is, for a test-run header or a log line.
     kind: str
     _stop: Callable[[], None] = field(default=lambda: None, repr=False)
+    # SIGKILL, for fault runs; servers not started here are only stopped.
+    _kill: Callable[[], None] | None = field(default=None, repr=False)
 
     def stop(self) -> None:
         self._stop()
+
+    def kill(self) -> None:
+        (self._kill or self._stop)()
 
 
 def start_mongo(data_dir: Path | None = None) -> MongoServer:
@@ -128,5 +133,13 @@ def start_secantus(data_dir: Path | None = None) -> MongoServer:
                 process.wait()
         log.close()
 
+    def kill() -> None:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+
     where = "in memory" if data_dir is None else f"data in {data_dir}"
-    return MongoServer(url=f"mongodb://127.0.0.1:{port}/", kind=f"SecantusDB subprocess ({where})", _stop=stop)
+    return MongoServer(
+        url=f"mongodb://127.0.0.1:{port}/", kind=f"SecantusDB subprocess ({where})", _stop=stop, _kill=kill
+    )

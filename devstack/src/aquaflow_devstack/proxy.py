@@ -42,6 +42,10 @@ class CuttableProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
 
+    def retarget(self, host: str, port: int) -> None:
+        """Send new connections to another server (one restarted on a new port)."""
+        self.target = (host, port)
+
     def cut(self) -> None:
         self._run(self._cut())
 

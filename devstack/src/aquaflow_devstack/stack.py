@@ -19,14 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aio_pika
 
 from aquaflow_devstack.minio_events import minio_event_for_put
 from aquaflow_devstack.mongo import MongoServer, start_mongo
 from aquaflow_devstack.ports import free_port
-from aquaflow_devstack.proxy import CuttableProxy
 from aquaflow_devstack.processes import ServiceProcess
+from aquaflow_devstack.proxy import CuttableProxy
 from aquaflow_devstack.rabbitmq import DEFAULT_URL, ensure_rabbitmq
 from aquaflow_devstack.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server, start_s3
 from aquaflow_shared.topology import S3_NOTIFICATION, Topology
@@ -69,6 +70,7 @@ class NativeStack:
         self.mongodb_url = config.mongodb_url or ""
         self.s3_proxy: CuttableProxy | None = None
         self.triton_proxy: CuttableProxy | None = None
+        self.mongo_proxy: CuttableProxy | None = None
         self.services: dict[str, ServiceProcess] = {}
 
     def __enter__(self) -> NativeStack:
@@ -99,14 +101,18 @@ class NativeStack:
             progress("MongoDB")
             self.mongo = start_mongo(cfg.workdir / "mongo")
             self.mongodb_url = self.mongo.url
+            if cfg.cuttable:
+                host, port = _host_port(self.mongo.url)
+                self.mongo_proxy = CuttableProxy(host, port).start()
+                self.mongodb_url = f"mongodb://{self.mongo_proxy.address}/"
         grpc_url = cfg.triton_grpc_url
         if grpc_url is None:
             progress("Triton")
             self.triton = self._start_triton()
             grpc_url = self.triton.grpc_url
         if cfg.cuttable:
-            host, port = grpc_url.rsplit(":", 1)
-            self.triton_proxy = CuttableProxy(host or "127.0.0.1", int(port)).start()
+            triton_host, triton_port = grpc_url.rsplit(":", 1)
+            self.triton_proxy = CuttableProxy(triton_host or "127.0.0.1", int(triton_port)).start()
             grpc_url = self.triton_proxy.address
         common = {
             "AQUAFLOW_BROKER_URL": cfg.broker_url,
@@ -134,8 +140,8 @@ class NativeStack:
             ("router", "aquaflow_router", {"AQUAFLOW_ROUTER_ROUTING_TABLE": str(cfg.routing_table)}),
             ("ingest", "aquaflow_ingest", {"AQUAFLOW_INGEST_BUCKETS": json.dumps(cfg.buckets)}),
         ]
-        for name, module, env in specs:
-            env = {**common, **env, **cfg.service_env.get(name, {})}
+        for name, module, own_env in specs:
+            env = {**common, **own_env, **cfg.service_env.get(name, {})}
             service = ServiceProcess(name, module, env, free_port(), cfg.workdir / "logs" / f"{name}.log")
             self.services[name] = service
             progress(name)
@@ -147,6 +153,30 @@ class NativeStack:
         from aquaflow_devstack.triton import start_triton
 
         return start_triton(self.config.model_repository, self.config.workdir / "triton")
+
+    def stop_triton(self) -> None:
+        if self.triton is not None:
+            self.triton.stop()
+            self.triton = None
+
+    def start_triton_again(self) -> None:
+        """A new Triton (new ports) behind the same proxy: to the services, the old address answers again."""
+        assert self.triton_proxy is not None, "needs cuttable=True"
+        self.triton = self._start_triton()
+        host, port = self.triton.grpc_url.rsplit(":", 1)
+        self.triton_proxy.retarget(host or "127.0.0.1", int(port))
+
+    def kill_mongo(self) -> None:
+        assert self.mongo is not None, "MongoDB was not started by this stack"
+        assert self.mongo_proxy is not None, "needs cuttable=True"
+        self.mongo.kill()
+        self.mongo_proxy.cut()
+
+    def start_mongo_again(self) -> None:
+        assert self.mongo_proxy is not None, "needs cuttable=True"
+        self.mongo = start_mongo(self.config.workdir / "mongo")
+        self.mongo_proxy.retarget(*_host_port(self.mongo.url))
+        self.mongo_proxy.restore()
 
     def restart(self, name: str, *, kill: bool = True, wait: bool = True) -> None:
         """SIGKILL (or stop) a service and start it again with the same environment and port."""
@@ -162,7 +192,7 @@ class NativeStack:
     def stop(self) -> None:
         for service in reversed(list(self.services.values())):
             service.stop()
-        for proxy in (self.s3_proxy, self.triton_proxy):
+        for proxy in (self.s3_proxy, self.triton_proxy, self.mongo_proxy):
             if proxy is not None:
                 proxy.stop()
         if self.triton is not None:
@@ -204,3 +234,9 @@ class NativeStack:
                     ),
                     routing_key=S3_NOTIFICATION,
                 )
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    netloc = urlsplit(url).netloc.rsplit("@", 1)[-1]
+    host, port = netloc.rsplit(":", 1)
+    return host, int(port)

@@ -88,7 +88,3 @@ async def declare_downstream(broker: RabbitBroker, topology: Topology, queues: S
     for queue in queues:
         declared = await broker.declare_queue(queue)
         await declared.bind(events, routing_key=queue.routing())
-
-
-async def declare_dead_letters(broker: RabbitBroker, topology: Topology) -> None:
-    await declare_topology(broker, topology)

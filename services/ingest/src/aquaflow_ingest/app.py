@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
-from faststream.rabbit.annotations import RabbitMessage
 
 from aquaflow_ingest.archive_rules import ArchiveLimits
 from aquaflow_ingest.checkpoint_file import JsonFileCheckpoints
@@ -24,9 +22,9 @@ from aquaflow_ingest.settings import IngestSettings
 from aquaflow_ingest.sweep import Sweeper, SweepTarget
 from aquaflow_ingest.webhook import PATH as WEBHOOK_PATH
 from aquaflow_ingest.webhook import Handle, MinioWebhook
-from aquaflow_shared.broker import create_broker, declare_dead_letters, publish_event, raw_body, topology_of
+from aquaflow_shared.broker import create_broker, publish_event, topology_of
+from aquaflow_shared.consumer import Consumer, Delivery, Dependency
 from aquaflow_shared.contracts import ObjectReceived
-from aquaflow_shared.delivery import Settler
 from aquaflow_shared.errors import PermanentError
 from aquaflow_shared.http import service_app
 from aquaflow_shared.logging import configure_logging
@@ -118,7 +116,6 @@ def create_app(settings: IngestSettings, deps: IngestDeps | None = None) -> Asgi
     ingest_metrics = IngestMetrics(metrics.registry)
     broker = create_broker(settings.broker, metrics.registry, service=STAGE)
     topology = topology_of(settings.broker)
-    settler = Settler.from_settings(STAGE, broker, topology, metrics, settings.broker)
     claims = deps.claims or create_claims(settings)
     s3 = deps.store or S3ObjectStore(
         settings.s3,
@@ -152,12 +149,23 @@ def create_app(settings: IngestSettings, deps: IngestDeps | None = None) -> Asgi
     async def handle(body: bytes, transport: Transport) -> dict[str, Any]:
         return await ingest_notification(body, ingestor, count, transport=transport, store=s3)
 
-    @broker.subscriber(topology.ingest_queue(), topology.notifications, ack_policy=AckPolicy.MANUAL, decoder=raw_body)
-    async def on_notification(body: bytes, message: RabbitMessage) -> None:
-        async def work() -> dict[str, Any]:
-            return await handle(body, "amqp")
+    async def on_notification(delivery: Delivery) -> dict[str, Any]:
+        return await handle(delivery.body, "amqp")
 
-        await settler.settle(message, work)
+    dependencies = [Dependency("redis", claims.ping)]
+    if isinstance(s3, S3ObjectStore):
+        dependencies.append(Dependency("s3", s3.ping))
+    consumer = Consumer(
+        stage=STAGE,
+        broker=broker,
+        topology=topology,
+        metrics=metrics,
+        settings=settings.broker,
+        queue=topology.ingest_queue(),
+        exchange=topology.notifications,
+        handle=on_notification,
+        dependencies=dependencies,
+    )
 
     async def on_webhook(body: bytes) -> dict[str, Any]:
         return await handle(body, "webhook")
@@ -189,7 +197,6 @@ def create_app(settings: IngestSettings, deps: IngestDeps | None = None) -> Asgi
             await claims.open()
         if deps.store is None and isinstance(s3, S3ObjectStore):
             await s3.open()
-        await declare_dead_letters(broker, topology)
 
     async def start_sweeping() -> None:
         if sweeper is not None:
@@ -210,6 +217,9 @@ def create_app(settings: IngestSettings, deps: IngestDeps | None = None) -> Asgi
     return service_app(
         broker,
         metrics.registry,
+        topology=topology,
+        consumers=[consumer],
+        downstream=[topology.router_queue()],
         extra_checks=[("dedupe", claims.ping)],
         extra_routes=routes,
         on_startup=[start],

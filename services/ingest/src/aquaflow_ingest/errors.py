@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aquaflow_shared.errors import PermanentError, TransientError
+from aquaflow_shared.errors import DependencyUnavailable, PermanentError, TransientError
 
 
 class IngestError(Exception):
@@ -77,8 +77,11 @@ class ArchiveCorrupt(ArchiveRejected):
     code = "archive_corrupt"
 
 
-class DedupeUnavailable(IngestError, TransientError):
-    """The claim store cannot be reached; the message is retried."""
+class DedupeUnavailable(IngestError, DependencyUnavailable):
+    """The claim store (Redis) cannot be reached: ingest pauses until it answers."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("redis", reason)
 
 
 class ClaimPending(IngestError, TransientError):

@@ -125,6 +125,19 @@ class S3ObjectStore:
         self._stack = None
         self._client = None
 
+    async def ping(self) -> bool:
+        """Whether S3 answers: the probe while ingest is paused on an S3 outage."""
+        if self._client is None:
+            return False
+        try:
+            await self._client.list_buckets()
+        except ClientError as error:
+            # Any answer short of a server error means the server is back.
+            return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)) < 500
+        except (BotoCoreError, OSError):
+            return False
+        return True
+
     async def list_page(self, bucket: str, prefix: str, *, start_after: str, max_keys: int) -> ListPage:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
         if start_after:

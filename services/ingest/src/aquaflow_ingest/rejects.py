@@ -1,6 +1,6 @@
 """Dead letters for what has no incoming broker message to settle: swept objects, webhook bodies.
 
-They look like the dead letters the ``Settler`` writes (same exchange, routing key
+They look like the dead letters the shared ``Consumer`` writes (same exchange, routing key
 and reason headers), so one dead-letter queue and one dashboard cover every source.
 """
 
