@@ -35,6 +35,11 @@ def result_available(profile: str, tenant: str) -> str:
     return f"result.{profile}.{tenant}"
 
 
+def is_announcement(routing_key: str) -> bool:
+    """Events for downstream subscribers, which may have none; work events always have a queue."""
+    return routing_key.startswith("result.")
+
+
 def failed(stage: str) -> str:
     return f"{stage}.failed"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from aquaflow_router.app import create_app
@@ -101,3 +102,20 @@ async def test_manifests_go_to_the_results_sample_queue_and_uploads_carry_their_
 
     assert json.loads(manifests[0].body)["object"]["key"] == "run-7/sample.json"
     assert routed[0]["sample_id"] == "run-7"
+
+
+async def test_results_announced_to_no_subscriber_are_not_dead_letters(
+    broker_settings: BrokerSettings, rabbit: RabbitAdmin
+) -> None:
+    topology = Topology(prefix=broker_settings.prefix)
+    settings = RouterSettings(routing_table=ROUTING, broker=broker_settings, http=ObservabilitySettings(port=0))
+    app = create_app(settings)
+    async with app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") as client:
+        await rabbit.publish(topology.events.name, "result.flowcam.lov", b'{"schema_version": 1}')
+
+        async def unsubscribed() -> str:
+            return (await client.get("/metrics")).text
+
+        await eventually(unsubscribed, until=lambda t: 'outcome="unsubscribed",stage="unroutable"} 1.0' in t)
+        dead = await rabbit.queue_messages(topology.dead_letter_queue.name)
+    assert dead == []

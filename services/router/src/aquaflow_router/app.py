@@ -18,7 +18,7 @@ from aquaflow_shared.errors import PermanentError
 from aquaflow_shared.http import service_app
 from aquaflow_shared.logging import configure_logging
 from aquaflow_shared.metrics import ConsumerMetrics
-from aquaflow_shared.topology import UNROUTABLE_STAGE, Topology
+from aquaflow_shared.topology import UNROUTABLE_STAGE, Topology, is_announcement
 
 STAGE = "router"
 
@@ -48,8 +48,12 @@ def create_app(settings: RouterSettings, deps: RoutingTable | None = None) -> As
         }
 
     async def on_unroutable(delivery: Delivery) -> dict[str, Any]:
-        # Whatever reaches the alternate exchange was published for a routing key no queue
-        # is bound to; dead-letter it with that key instead of letting it vanish.
+        if is_announcement(delivery.routing_key):
+            # A result announced while no downstream tool listens: nothing was lost, the
+            # result is stored and readable through the API.
+            return {"outcome": "unsubscribed", "routing_key": delivery.routing_key}
+        # Work published for a routing key no queue is bound to: dead-letter it with that
+        # key instead of letting it vanish.
         raise PermanentError(
             f"no queue is bound for routing key {delivery.routing_key!r} on {topology.events.name}", code="unroutable"
         )
