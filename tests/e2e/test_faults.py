@@ -1,7 +1,7 @@
 """Fault run (slow, outside the default suite: `make slow`).
 
 Hundreds of uploads flow while the inference worker, the ingest and router services
-(and results, when it stores into a real MongoDB) are killed with SIGKILL and restarted.
+and results are killed with SIGKILL and restarted.
 Afterwards every upload has exactly one stored result and one distinct result event,
 and only the planted bad inputs sit in the dead-letter queue.
 """
@@ -9,7 +9,6 @@ and only the planted bad inputs sit in the dead-letter queue.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,6 @@ from aquaflow_devstack.observe import ObservedDeadLetter, stored_results, take_d
 from aquaflow_devstack.samples import real_images
 from aquaflow_devstack.stack import NativeStack, StackConfig
 from aquaflow_shared.settings import BrokerSettings
-from tests.conftest import MONGODB_URL
 from tests.support.polling import eventually
 from tests.support.rabbit import RabbitAdmin
 
@@ -38,7 +36,6 @@ def stack(broker_settings: BrokerSettings, triton: Any, tmp_path: Path) -> Itera
         workdir=tmp_path,
         buckets={BUCKET: "lov"},
         broker_url=broker_settings.url.get_secret_value(),
-        mongodb_url=MONGODB_URL,
         triton_grpc_url=triton.grpc_url,
         # Small prefetch, so a kill always catches messages in flight.
         extra_env={"AQUAFLOW_INFERENCE_MAX_IN_FLIGHT": "8", "AQUAFLOW_BROKER_PREFETCH": "8"},
@@ -59,11 +56,12 @@ async def test_every_upload_has_exactly_one_result_despite_killed_workers(
     await stack.notify(events)
 
     async def stored() -> Counter[str]:
-        return Counter(r["object"]["key"] for r in await stored_results(stack.results_url, bucket=BUCKET))
+        return Counter(
+            r["object"]["key"] for r in await stored_results(stack.results_url, stack.api_token("lov"), bucket=BUCKET)
+        )
 
-    # The in-process result store dies with its process, so results is killed only when
-    # it writes to a real MongoDB.
-    middle = "results" if MONGODB_URL else "router"
+    # Results keeps everything in the stack's MongoDB, so it can be killed like the others.
+    middle = "results"
     victims = [
         ("inference-plankton_classifier", 50),
         (middle, 150),
@@ -85,7 +83,10 @@ async def test_every_upload_has_exactly_one_result_despite_killed_workers(
         return dead
 
     await eventually(collect, until=lambda d: len(d) >= len(bad), timeout=120)
-    events_seen = [json.loads(m.body) for m in await announced.drain()]
+    # Result events are published after the results are stored: wait for them too.
+    events_seen = await eventually(
+        announced.bodies, until=lambda e: {x["object"]["key"] for x in e} >= set(keys), timeout=60
+    )
 
     assert final == Counter(dict.fromkeys(keys, 1)), "every upload has exactly one stored result"
     per_key = Counter(e["object"]["key"] for e in {e["message_id"]: e for e in events_seen}.values())

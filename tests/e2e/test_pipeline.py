@@ -8,7 +8,6 @@ duplicated notification must not create a second result.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,6 @@ from aquaflow_devstack.observe import ObservedDeadLetter, stored_results, take_d
 from aquaflow_devstack.samples import Sample, real_images
 from aquaflow_devstack.stack import NativeStack, StackConfig
 from aquaflow_shared.settings import BrokerSettings
-from tests.conftest import MONGODB_URL
 from tests.support.polling import eventually
 from tests.support.rabbit import RabbitAdmin
 
@@ -38,7 +36,6 @@ def stack(broker_settings: BrokerSettings, triton: Any, tmp_path: Path) -> Itera
         workdir=tmp_path,
         buckets={BUCKET: "lov", ZOOSCAN_BUCKET: "lov"},
         broker_url=broker_settings.url.get_secret_value(),
-        mongodb_url=MONGODB_URL,
         triton_grpc_url=triton.grpc_url,
     )
     with NativeStack(config) as running:
@@ -67,7 +64,7 @@ async def test_uploads_end_as_one_result_each_and_corrupt_images_as_dead_letters
         return Counter(r["object"]["key"] for r in results)
 
     results = await eventually(
-        lambda: stored_results(stack.results_url, bucket=BUCKET),
+        lambda: stored_results(stack.results_url, stack.api_token("lov"), bucket=BUCKET),
         until=lambda r: set(by_key(r)) >= {s.key for s in good},
         timeout=180,
     )
@@ -78,7 +75,10 @@ async def test_uploads_end_as_one_result_each_and_corrupt_images_as_dead_letters
         return dead
 
     await eventually(collect_dead, until=lambda d: {x.key for x in d} >= {s.key for s in corrupt}, timeout=60)
-    event_bodies = [json.loads(m.body) for m in await announced.drain()]
+    # The result event is published after the result is stored: wait for it too.
+    event_bodies = await eventually(
+        announced.bodies, until=lambda e: {x["object"]["key"] for x in e} >= {s.key for s in good}, timeout=30
+    )
 
     assert by_key(results) == Counter({s.key: 1 for s in good})
     assert Counter(e["object"]["key"] for e in event_bodies) == Counter({s.key: 1 for s in good})
@@ -96,7 +96,7 @@ async def test_zooscan_scans_are_segmented_and_each_region_classified(stack: Nat
     assert len(scans) >= 3
     await stack.notify([stack.upload(ZOOSCAN_BUCKET, s.key, s.path.read_bytes()) for s in scans])
     results = await eventually(
-        lambda: stored_results(stack.results_url, bucket=ZOOSCAN_BUCKET),
+        lambda: stored_results(stack.results_url, stack.api_token("lov"), bucket=ZOOSCAN_BUCKET),
         until=lambda r: len(r) >= len(scans),
         timeout=120,
     )

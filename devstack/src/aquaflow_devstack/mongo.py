@@ -95,9 +95,9 @@ def _start_container() -> MongoServer | None:
     return MongoServer(url=container.get_connection_url(), kind=f"testcontainers {MONGO_IMAGE}", _stop=container.stop)
 
 
-def start_secantus(data_dir: Path | None = None) -> MongoServer:
-    """SecantusDB as a child process on a free port; stopped with SIGTERM."""
-    port = free_port()
+def start_secantus(data_dir: Path | None = None, port: int | None = None) -> MongoServer:
+    """SecantusDB as a child process (on a free port unless given); stopped with SIGTERM."""
+    port = port or free_port()
     storage = ":memory:"
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,11 @@ exactly as their console scripts start them, configured only through the
 environment. MinIO's role of announcing uploads is played by publishing
 MinIO-format notifications into the notifications exchange.
 
+Each tenant gets a results API token of its own (``api_token``); with
+``ecotaxa=True`` the EcoTaxa stand-in runs too, with one importing user and one
+project per tenant (``ecotaxa_project``), and the results service pushes complete
+samples into it.
+
 For fault runs, S3 and Triton can sit behind cuttable proxies, and every part can
 be killed and restarted while the rest keeps running.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +29,9 @@ from urllib.parse import urlsplit
 
 import aio_pika
 
+from aquaflow_devstack.ecotaxa import EcoTaxaServer, start_ecotaxa
 from aquaflow_devstack.minio_events import minio_event_for_put
-from aquaflow_devstack.mongo import MongoServer, start_mongo
+from aquaflow_devstack.mongo import MongoServer, start_mongo, start_secantus
 from aquaflow_devstack.ports import free_port
 from aquaflow_devstack.processes import ServiceProcess
 from aquaflow_devstack.proxy import CuttableProxy
@@ -58,6 +65,24 @@ class StackConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
     # Extra environment per service name (results, router, ingest, inference-<model>).
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Run the EcoTaxa stand-in and let results push complete samples into it.
+    ecotaxa: bool = False
+    # How often the pusher looks at a running import and at due samples: short, so a
+    # push takes well under a second instead of EcoTaxa-friendly seconds.
+    ecotaxa_poll_seconds: float = 0.2
+
+
+def _new_api_tokens(tenants: set[str]) -> dict[str, str]:
+    """One random bearer token per tenant (the API wants at least 16 characters)."""
+    return {tenant: secrets.token_urlsafe(24) for tenant in sorted(tenants)}
+
+
+def _ecotaxa_accounts(tenants: set[str]) -> dict[str, dict[str, Any]]:
+    """One EcoTaxa user and project per tenant, as ``AQUAFLOW_ECOTAXA_TENANTS`` describes them."""
+    return {
+        tenant: {"username": f"{tenant}-importer", "password": secrets.token_urlsafe(12), "project_id": number}
+        for number, tenant in enumerate(sorted(tenants), start=1)
+    }
 
 
 class NativeStack:
@@ -70,8 +95,29 @@ class NativeStack:
         self.mongodb_url = config.mongodb_url or ""
         self.s3_proxy: CuttableProxy | None = None
         self.triton_proxy: CuttableProxy | None = None
-        self.mongo_proxy: CuttableProxy | None = None
         self.services: dict[str, ServiceProcess] = {}
+        tenants = set(config.buckets.values())
+        # Made once, so a restarted results service answers the same tokens.
+        self._api_tokens = _new_api_tokens(tenants)
+        self._ecotaxa_accounts = _ecotaxa_accounts(tenants) if config.ecotaxa else {}
+        self.ecotaxa: EcoTaxaServer | None = None
+
+    @property
+    def start_parts(self) -> int:
+        """How many times ``start`` reports progress: one per part it starts."""
+        cfg = self.config
+        optional = (cfg.mongodb_url is None, cfg.triton_grpc_url is None, cfg.ecotaxa)
+        # RabbitMQ, S3, results, router, ingest, one inference service per model.
+        return 5 + len(cfg.models) + sum(optional)
+
+    def api_token(self, tenant: str) -> str:
+        """The tenant's bearer token for the results API."""
+        return self._api_tokens[tenant]
+
+    def ecotaxa_project(self, tenant: str) -> int:
+        """The stand-in EcoTaxa project the tenant's samples are imported into."""
+        project: int = self._ecotaxa_accounts[tenant]["project_id"]
+        return project
 
     def __enter__(self) -> NativeStack:
         try:
@@ -101,10 +147,6 @@ class NativeStack:
             progress("MongoDB")
             self.mongo = start_mongo(cfg.workdir / "mongo")
             self.mongodb_url = self.mongo.url
-            if cfg.cuttable:
-                host, port = _host_port(self.mongo.url)
-                self.mongo_proxy = CuttableProxy(host, port).start()
-                self.mongodb_url = f"mongodb://{self.mongo_proxy.address}/"
         grpc_url = cfg.triton_grpc_url
         if grpc_url is None:
             progress("Triton")
@@ -123,8 +165,11 @@ class NativeStack:
             "AQUAFLOW_S3_REGION": REGION,
             **cfg.extra_env,
         }
+        if cfg.ecotaxa:
+            progress("EcoTaxa stand-in")
+            self.ecotaxa = self._start_ecotaxa()
         specs: list[tuple[str, str, dict[str, str]]] = [
-            ("results", "aquaflow_results", {"AQUAFLOW_RESULTS_MONGODB_URL": self.mongodb_url}),
+            ("results", "aquaflow_results", self._results_env()),
             *[
                 (
                     f"inference-{model}",
@@ -149,6 +194,28 @@ class NativeStack:
         for service in self.services.values():
             service.wait_healthy(timeout=120)
 
+    def _results_env(self) -> dict[str, str]:
+        env = {
+            "AQUAFLOW_RESULTS_MONGODB_URL": self.mongodb_url,
+            "AQUAFLOW_RESULTS_API_TOKENS": json.dumps(self._api_tokens),
+        }
+        if self.ecotaxa is not None:
+            poll = str(self.config.ecotaxa_poll_seconds)
+            env |= {
+                "AQUAFLOW_ECOTAXA_URL": self.ecotaxa.url,
+                "AQUAFLOW_ECOTAXA_TENANTS": json.dumps(self._ecotaxa_accounts),
+                "AQUAFLOW_ECOTAXA_POLL_INTERVAL_SECONDS": poll,
+                "AQUAFLOW_ECOTAXA_IDLE_INTERVAL_SECONDS": poll,
+            }
+        return env
+
+    def _start_ecotaxa(self) -> EcoTaxaServer:
+        accounts = self._ecotaxa_accounts.values()
+        return start_ecotaxa(
+            users={a["username"]: a["password"] for a in accounts},
+            projects={a["project_id"]: [a["username"]] for a in accounts},
+        )
+
     def _start_triton(self) -> Any:
         from aquaflow_devstack.triton import start_triton
 
@@ -167,16 +234,13 @@ class NativeStack:
         self.triton_proxy.retarget(host or "127.0.0.1", int(port))
 
     def kill_mongo(self) -> None:
+        """SIGKILL the MongoDB server this stack started (its data stays on disk)."""
         assert self.mongo is not None, "MongoDB was not started by this stack"
-        assert self.mongo_proxy is not None, "needs cuttable=True"
         self.mongo.kill()
-        self.mongo_proxy.cut()
 
     def start_mongo_again(self) -> None:
-        assert self.mongo_proxy is not None, "needs cuttable=True"
-        self.mongo = start_mongo(self.config.workdir / "mongo")
-        self.mongo_proxy.retarget(*_host_port(self.mongo.url))
-        self.mongo_proxy.restore()
+        """The same server on the same data and port: a replica set member is known by its address."""
+        self.mongo = start_secantus(self.config.workdir / "mongo", port=_host_port(self.mongodb_url)[1])
 
     def restart(self, name: str, *, kill: bool = True, wait: bool = True) -> None:
         """SIGKILL (or stop) a service and start it again with the same environment and port."""
@@ -192,7 +256,7 @@ class NativeStack:
     def stop(self) -> None:
         for service in reversed(list(self.services.values())):
             service.stop()
-        for proxy in (self.s3_proxy, self.triton_proxy, self.mongo_proxy):
+        for proxy in (self.s3_proxy, self.triton_proxy):
             if proxy is not None:
                 proxy.stop()
         if self.triton is not None:
@@ -204,6 +268,9 @@ class NativeStack:
         if self.mongo is not None:
             self.mongo.stop()
             self.mongo = None
+        if self.ecotaxa is not None:
+            self.ecotaxa.stop()
+            self.ecotaxa = None
 
     @property
     def results_url(self) -> str:

@@ -55,8 +55,16 @@ class MongoStore:
         return self._client[self._database_name]
 
     async def open(self) -> None:
+        # Acknowledged means durable: a result is acknowledged to the broker (and its
+        # inference event dropped) once stored, so a MongoDB crash must not lose it.
+        # Majority and journal: on a replica set a failover cannot roll it back either.
         self._client = AsyncMongoClient(
-            self._url, serverSelectionTimeoutMS=self._timeout_ms, timeoutMS=self._timeout_ms, tz_aware=True
+            self._url,
+            serverSelectionTimeoutMS=self._timeout_ms,
+            timeoutMS=self._timeout_ms,
+            tz_aware=True,
+            w="majority",
+            journal=True,
         )
         try:
             await self._ensure_indexes()
