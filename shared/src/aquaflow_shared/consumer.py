@@ -281,6 +281,8 @@ class Consumer:
         self._resume_task = asyncio.create_task(self._resume_when_back(dependency))
 
     async def _resume_when_back(self, dependency: str) -> None:
+        # This task inherited the log context of the message that noticed the outage.
+        structlog.contextvars.clear_contextvars()
         probe = self._probes.get(dependency)
         delay = self._probe_first
         try:

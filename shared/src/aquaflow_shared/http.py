@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import sys
@@ -21,16 +22,18 @@ from aquaflow_shared.settings import ObservabilitySettings
 from aquaflow_shared.topology import Topology
 
 HealthCheck = Callable[[], Awaitable[bool]]
+CHECK_SECONDS = 1.5
 
 
 def health_route(broker: RabbitBroker, extra_checks: Sequence[tuple[str, HealthCheck]] = ()) -> ASGIApp:
     @get
     async def health(scope: Scope) -> AsgiResponse:
-        results = {"broker": await broker.ping(timeout=2.0)}
+        results = {"broker": await broker.ping(timeout=CHECK_SECONDS)}
         for name, check in extra_checks:
             try:
-                results[name] = await check()
-            except Exception:  # noqa: BLE001 - a failing probe means unhealthy, not a crash
+                # A dependency that hangs must not hang the probe that reports it.
+                results[name] = await asyncio.wait_for(check(), CHECK_SECONDS)
+            except Exception:  # noqa: BLE001 - a failing or slow probe means unhealthy, not a crash
                 results[name] = False
         healthy = all(results.values())
         body = ",".join(f'"{k}":{str(v).lower()}' for k, v in results.items())

@@ -141,5 +141,12 @@ class Topology:
     def results_queue(self) -> RabbitQueue:
         return self.work_queue("results", INFERENCE_COMPLETED)
 
+    def inference_failures_queue(self) -> RabbitQueue:
+        """Copies of inference dead letters, bound on the dead-letter exchange: how results counts failed uploads.
+
+        The dead-letter queue keeps its own copy for operators; this one is consumed.
+        """
+        return self.work_queue("results.failures", "inference.#")
+
     def sample_manifest_queue(self) -> RabbitQueue:
         return self.work_queue("results.samples", SAMPLE_MANIFEST)

@@ -8,18 +8,20 @@ from typing import Any
 
 from aquaflow_results.api import ApiContext, create_api
 from aquaflow_results.auth import TenantTokens
+from aquaflow_results.documents import DeadLetterCopy
 from aquaflow_results.ecotaxa import create_pusher
 from aquaflow_results.ecotaxa_link import push_when_ready
 from aquaflow_results.mongo import MongoStore
 from aquaflow_results.ports import ObjectReader, SampleReadyHook, Store
 from aquaflow_results.s3 import S3ObjectReader
-from aquaflow_results.samples import record_manifest
+from aquaflow_results.samples import record_failure, record_manifest
 from aquaflow_results.service import ResultRecorder, record_result
 from aquaflow_results.settings import ResultsSettings
 from aquaflow_results.thresholds import ConfidenceThresholds
 from aquaflow_shared.broker import create_broker, publish_event, topology_of
 from aquaflow_shared.consumer import Consumer, Delivery, Dependency
 from aquaflow_shared.contracts import InferenceCompleted, ResultAvailable, SampleManifestReceived, decode
+from aquaflow_shared.delivery import CODE_HEADER, REASON_HEADER
 from aquaflow_shared.http import ServiceApp, service_app
 from aquaflow_shared.logging import configure_logging
 from aquaflow_shared.metrics import ConsumerMetrics
@@ -27,6 +29,7 @@ from aquaflow_shared.topology import result_available
 
 STAGE = "results"
 SAMPLES_STAGE = "results.samples"
+FAILURES_STAGE = "results.failures"
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,14 @@ def create_app(settings: ResultsSettings, deps: ResultsDeps | None = None) -> Se
         )
         return {**stored, "tenant": received.tenant, "key": received.object.key}
 
+    async def on_inference_failure(delivery: Delivery) -> dict[str, Any]:
+        letter = DeadLetterCopy(
+            body=delivery.body,
+            code=str(delivery.headers.get(CODE_HEADER, "")),
+            reason=str(delivery.headers.get(REASON_HEADER, "")),
+        )
+        return await record_failure(letter, store.results, store.samples, on_ready)
+
     dependencies = [Dependency("mongodb", store.ping), Dependency("s3", objects.ping)]
     consumers = [
         Consumer(
@@ -135,6 +146,17 @@ def create_app(settings: ResultsSettings, deps: ResultsDeps | None = None) -> Se
             settings=settings.broker,
             queue=topology.sample_manifest_queue(),
             handle=on_sample_manifest,
+            dependencies=dependencies,
+        ),
+        Consumer(
+            stage=FAILURES_STAGE,
+            broker=broker,
+            topology=topology,
+            metrics=metrics,
+            settings=settings.broker,
+            queue=topology.inference_failures_queue(),
+            exchange=topology.dead_letters,
+            handle=on_inference_failure,
             dependencies=dependencies,
         ),
     ]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from aquaflow_results.objects import result_objects
 from aquaflow_results.thresholds import ConfidenceThresholds
-from aquaflow_shared.contracts import InferenceCompleted, ResultAvailable, derive_id
+from aquaflow_shared.contracts import InferenceCompleted, InferenceRequested, ResultAvailable, derive_id
 
 # The unique key: one result per object version and model, however often the
 # inference event is delivered.
@@ -77,3 +78,26 @@ def result_event(completed: InferenceCompleted, stored_at: datetime) -> ResultAv
         stored_at=stored_at,
         sample_id=completed.sample_id,
     )
+
+
+@dataclass(frozen=True)
+class DeadLetterCopy:
+    """A copy of an inference dead letter: the request's body and why it failed."""
+
+    body: bytes
+    code: str
+    reason: str
+
+
+def failure_document(request: InferenceRequested, letter: DeadLetterCopy, failed_at: datetime) -> dict[str, Any]:
+    """A failed upload, keyed by the id its result would have had, so a later result cancels it."""
+    return {
+        "_id": derive_id("result", *request.object.identity, request.model),
+        "tenant": request.tenant,
+        "sample_id": request.sample_id,
+        "object": request.object.model_dump(mode="python"),
+        "model": request.model,
+        "code": letter.code,
+        "reason": letter.reason,
+        "failed_at": failed_at,
+    }

@@ -75,6 +75,7 @@ class MongoStore:
 
     async def _ensure_indexes(self) -> None:
         results, samples = (self.database[name] for name in self._names)
+        failures = self.database[f"{self._names[0]}.failures"]
         with mongodb_errors("creating indexes"):
             await results.create_index([(f, ASCENDING) for f in UNIQUE_FIELDS], unique=True, name=UNIQUE_INDEX)
             await results.create_index([("tenant", ASCENDING), ("stored_at", ASCENDING), ("_id", ASCENDING)])
@@ -82,8 +83,9 @@ class MongoStore:
             await results.create_index([("tenant", ASCENDING), ("object.bucket", ASCENDING), ("object.key", ASCENDING)])
             await results.create_index([("correlation_id", ASCENDING)])
             await samples.create_index([("tenant", ASCENDING), ("_id", ASCENDING)])
+            await failures.create_index([("tenant", ASCENDING), ("sample_id", ASCENDING)])
         # Only now can results be stored: the unique index is what makes a result unique.
-        self._results = MongoResults(results)
+        self._results = MongoResults(results, failures)
         self._samples = MongoSamples(samples)
 
     async def close(self) -> None:

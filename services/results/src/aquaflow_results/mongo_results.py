@@ -49,8 +49,25 @@ def _float(value: Any) -> float | None:
 
 
 class MongoResults:
-    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], failures: AsyncCollection[dict[str, Any]]) -> None:
         self._collection = collection
+        self._failures = failures
+
+    async def record_failure(self, document: dict[str, Any]) -> None:
+        with mongodb_errors("recording a failed upload"):
+            fields = {k: v for k, v in document.items() if k != "_id"}
+            try:
+                await self._failures.update_one({"_id": document["_id"]}, {"$setOnInsert": fields}, upsert=True)
+            except DuplicateKeyError:
+                pass  # two copies of one dead letter raced: the other one recorded it
+
+    async def _open_failures(self, tenant: str, sample_id: str, stored: set[str]) -> int:
+        """Failed uploads with no result since (a replayed dead letter may have succeeded)."""
+        with mongodb_errors("counting failed uploads"):
+            ids = [
+                doc["_id"] async for doc in self._failures.find({"tenant": tenant, "sample_id": sample_id}, {"_id": 1})
+            ]
+        return sum(1 for i in ids if i not in stored)
 
     async def save(self, document: dict[str, Any]) -> SaveOutcome:
         fields = {k: v for k, v in document.items() if k != "_id"}
@@ -106,4 +123,5 @@ class MongoResults:
             for doc in found
             for entry in doc.get("objects") or []
         ]
-        return SampleTally(processed=len(found), objects=rows)
+        failed = await self._open_failures(tenant, sample_id, {doc["_id"] for doc in found})
+        return SampleTally(processed=len(found), objects=rows, failed=failed)

@@ -31,7 +31,7 @@ def new_sample(tenant: str, sample_id: str, now: datetime) -> dict[str, Any]:
         "expected_objects": None,
         "manifest": None,
         "processed": 0,
-        # Results do not see failed uploads (dead letters) today: see docs/results.md.
+        # Inference dead letters of the sample with no result since (docs/samples.md).
         "failed": 0,
         "objects": 0,
         "counts": {},

@@ -59,6 +59,8 @@ class SampleTally:
 
     processed: int
     objects: list[ObjectRow]
+    # Uploads of the sample that failed (dead letters) and have no result since.
+    failed: int = 0
 
 
 class ResultStore(Protocol):
@@ -75,6 +77,9 @@ class ResultStore(Protocol):
         """Every result of one sample, oldest first (for the EcoTaxa package)."""
 
     async def tally(self, tenant: str, sample_id: str) -> SampleTally: ...
+
+    async def record_failure(self, document: dict[str, Any]) -> None:
+        """Remember that an upload of a sample failed (keyed by the result it would have had)."""
 
 
 class SampleStore(Protocol):

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aquaflow_results.aggregates import is_complete, sample_aggregates
+from aquaflow_results.documents import DeadLetterCopy, failure_document
 from aquaflow_results.manifest import parse_manifest
 from aquaflow_results.ports import ObjectReader, ResultStore, SampleReadyHook, SampleStore
-from aquaflow_shared.contracts import SampleManifestReceived
+from aquaflow_shared.contracts import InferenceRequested, SampleManifestReceived, decode
+from aquaflow_shared.errors import PermanentError
 
 
 async def refresh_sample(
@@ -26,13 +28,39 @@ async def refresh_sample(
         return None
     tally = await results.tally(tenant, sample_id)
     aggregates = sample_aggregates(tally.objects, sample.get("metadata") or {})
-    complete = is_complete(sample.get("expected_objects"), tally.processed, int(sample.get("failed") or 0))
+    complete = is_complete(sample.get("expected_objects"), tally.processed, tally.failed)
     updated = await samples.set_aggregates(
-        tenant, sample_id, {**aggregates, "processed": tally.processed, "complete": complete}
+        tenant, sample_id, {**aggregates, "processed": tally.processed, "failed": tally.failed, "complete": complete}
     )
     if updated is not None and (updated.get("complete") or updated.get("closed")):
         await on_ready(tenant, sample_id)
     return updated
+
+
+async def record_failure(
+    letter: DeadLetterCopy, results: ResultStore, samples: SampleStore, on_ready: SampleReadyHook
+) -> dict[str, Any]:
+    """Count a failed upload against its sample, once however often its dead letter is copied.
+
+    Only inference dead letters reach here: they carry the request, and with it the
+    tenant and sample. An upload refused before routing has no sample yet.
+    """
+    try:
+        request = decode(InferenceRequested, letter.body)
+    except PermanentError:
+        return {"outcome": "not_attributable", "code": letter.code}
+    if request.sample_id is None:
+        return {"outcome": "no_sample", "key": request.object.key, "code": letter.code}
+    await samples.ensure(request.tenant, request.sample_id, {})
+    await results.record_failure(failure_document(request, letter, datetime.now(UTC)))
+    await refresh_sample(request.tenant, request.sample_id, results, samples, on_ready)
+    return {
+        "outcome": "failure_counted",
+        "tenant": request.tenant,
+        "sample_id": request.sample_id,
+        "key": request.object.key,
+        "code": letter.code,
+    }
 
 
 async def record_manifest(
