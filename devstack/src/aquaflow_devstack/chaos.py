@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -62,14 +63,23 @@ def stack_config(prefix: str, workdir: Path) -> StackConfig:
             "AQUAFLOW_BROKER_RETRY_BACKOFF_SECONDS": "0.5",
             "AQUAFLOW_BROKER_RETRY_BACKOFF_MAX_SECONDS": "5",
         },
-        service_env={"ingest": sweep_env()},
+        service_env={"ingest": sweep_env(prefix)},
     )
 
 
-def sweep_env() -> dict[str, str]:
-    """The reconciliation sweep over both buckets, often, so lost notifications are found within the run."""
-    sources = [{"bucket": b, "prefix": "chaos/"} for b in (FLOWCAM, ZOOSCAN)]
-    return {"AQUAFLOW_INGEST_POLL_SOURCES": json.dumps(sources), "AQUAFLOW_INGEST_POLL_INTERVAL_SECONDS": "5"}
+def sweep_env(prefix: str) -> dict[str, str]:
+    """The reconciliation sweep over both buckets, often, so lost notifications are found within the run.
+
+    Claims live in Redis, as they must wherever the sweep runs: a restarted ingest then
+    still knows what it announced.
+    """
+    return {
+        "AQUAFLOW_INGEST_DEDUPE_REDIS_URL": os.environ.get("AQUAFLOW_CHAOS_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "AQUAFLOW_INGEST_DEDUPE_KEY_PREFIX": f"{prefix}:claims:",
+        "AQUAFLOW_INGEST_RECONCILE_BUCKETS": json.dumps([f"{b}/chaos/" for b in (FLOWCAM, ZOOSCAN)]),
+        "AQUAFLOW_INGEST_SWEEP_INTERVAL_SECONDS": "5",
+        "AQUAFLOW_INGEST_RECONCILE_MIN_AGE_SECONDS": "30",
+    }
 
 
 async def feed(stack: NativeStack, plan: UploadPlan, pause_seconds: float) -> None:
