@@ -289,12 +289,12 @@ class Consumer:
             await self._cancel_consumer()
             while True:
                 await asyncio.sleep(delay)
-                if probe is None or await self._answers(probe):
-                    break
-                self._log.info("dependency still unavailable", dependency=dependency, next_probe_seconds=delay)
                 delay = min(delay * 2, self._probe_max)
-            self._paused_for = None
-            await self._restart_consumer()
+                if probe is not None and not await self._answers(probe):
+                    self._log.info("dependency still unavailable", dependency=dependency, next_probe_seconds=delay)
+                    continue
+                if await self._restart_consumer():
+                    break
             self._log.info("dependency back: consumption resumed", dependency=dependency)
         finally:
             self._metrics.paused.labels(self.stage, dependency).set(0)
@@ -305,20 +305,34 @@ class Consumer:
     # drops (leaves unacked until the channel closes) every message the broker had
     # already sent. Cancelling the broker-side consumer alone keeps those flowing to
     # ``_settle``, which hands them back while paused.
+    # (aio-pika's robust queue forgets a cancelled consumer even when the cancel RPC
+    # fails, so a reconnect does not bring it back behind our back.)
     async def _cancel_consumer(self) -> None:
         queue, tag = self._subscriber._queue_obj, self._subscriber._consumer_tag
-        if queue is not None and tag is not None and not queue.channel.is_closed:
-            await queue.cancel(tag)
-            self._subscriber._consumer_tag = None
+        self._subscriber._consumer_tag = None
+        if queue is not None and tag is not None:
+            try:
+                await queue.cancel(tag)
+            except Exception as error:  # noqa: BLE001 - a closed channel has no consumer left to cancel
+                self._log.info("consumer cancel failed; the channel is gone", error=str(error))
 
-    async def _restart_consumer(self) -> None:
+    async def _restart_consumer(self) -> bool:
+        """Consume again; False while the broker connection is not back (try again later)."""
         queue = self._subscriber._queue_obj
-        if queue is not None and self._subscriber._consumer_tag is None:
+        if queue is None:
+            return False
+        self._paused_for = None
+        try:
             self._subscriber._consumer_tag = await queue.consume(
                 self._subscriber.consume,  # type: ignore[arg-type]
                 no_ack=False,
                 arguments=self._subscriber.consume_args,
             )
+        except Exception as error:  # noqa: BLE001 - reconnecting: the next probe round tries again
+            self._paused_for = "broker"
+            self._log.info("cannot consume yet", error=f"{type(error).__name__}: {error}")
+            return False
+        return True
 
     @staticmethod
     async def _answers(probe: Probe) -> bool:
