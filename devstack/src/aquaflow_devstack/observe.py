@@ -31,6 +31,8 @@ def object_of(body: bytes) -> tuple[str, str]:
         return ("?", "?")
     if isinstance(raw, dict) and isinstance(raw.get("object"), dict):
         return (str(raw["object"].get("bucket")), str(raw["object"].get("key")))
+    if isinstance(raw, dict) and isinstance(raw.get("bucket"), str) and isinstance(raw.get("key"), str):
+        return (raw["bucket"], raw["key"])  # an object ingest found by sweeping and refused
     if isinstance(raw, dict) and raw.get("Records"):
         s3 = raw["Records"][0].get("s3", {})
         return (str(s3.get("bucket", {}).get("name")), unquote_plus(str(s3.get("object", {}).get("key"))))

@@ -197,7 +197,7 @@ class Consumer:
             await self._republish(
                 message,
                 self._retry_queue.name,
-                failed=delivery.attempt,
+                failed=delivery.attempt if decision.counts_attempt else delivery.attempt - 1,
                 reason=decision.reason,
                 delay=decision.delay_seconds,
             )

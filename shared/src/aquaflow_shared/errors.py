@@ -25,6 +25,15 @@ class TransientError(Exception):
     code = "unavailable"
 
 
+class Deferred(TransientError):
+    """The message must wait for something else to finish first (another delivery of it
+    holds its claim): retried after a delay without counting an attempt, since nothing
+    failed. Whatever it waits for must end by itself (a lease that lapses).
+    """
+
+    code = "deferred"
+
+
 class DependencyUnavailable(TransientError):
     """A dependency the stage needs (Triton, S3, MongoDB, Redis, EcoTaxa) is unreachable.
 

@@ -4,6 +4,8 @@ Three kinds of failure are told apart, because only one of them is the message's
 - ``PermanentError``: retrying cannot help (bad input): dead-letter at once.
 - ``DependencyUnavailable``: Triton, S3, MongoDB… is down. Not the message's fault: the
   consumer pauses and the message goes back to its queue without counting an attempt.
+- ``Deferred``: the message waits for another delivery of it to finish; retried after a
+  delay without counting an attempt.
 - anything else: a failure of this message that may pass (a full Triton queue, a
   timeout). Retried after a growing delay, dead-lettered once ``max_attempts`` have failed.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from aquaflow_shared.errors import DependencyUnavailable, PermanentError
+from aquaflow_shared.errors import Deferred, DependencyUnavailable, PermanentError
 
 ATTEMPTS_EXHAUSTED = "retries_exhausted"
 
@@ -32,6 +34,8 @@ class Decision:
     code: str = ""
     delay_seconds: float = 0.0
     dependency: str | None = None
+    # False for a retry that is no failure of the message (``Deferred``).
+    counts_attempt: bool = True
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,10 @@ class RetryPolicy:
             return Decision(Action.ACK)
         if isinstance(error, PermanentError):
             return Decision(Action.DEAD_LETTER, reason=error.reason, code=error.code)
+        if isinstance(error, Deferred):
+            reason = f"{type(error).__name__}: {error}"
+            delay = self.delay(max(attempt - 1, 1))
+            return Decision(Action.RETRY, reason=reason, code=error.code, delay_seconds=delay, counts_attempt=False)
         if isinstance(error, DependencyUnavailable):
             return Decision(Action.PAUSE, reason=str(error), code=error.code, dependency=error.dependency)
         reason = f"{type(error).__name__}: {error}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aquaflow_shared.errors import DependencyUnavailable, PermanentError, TransientError
+from aquaflow_shared.errors import Deferred, DependencyUnavailable, PermanentError
 
 
 class IngestError(Exception):
@@ -84,7 +84,7 @@ class DedupeUnavailable(IngestError, DependencyUnavailable):
         super().__init__("redis", reason)
 
 
-class ClaimPending(IngestError, TransientError):
+class ClaimPending(IngestError, Deferred):
     """Another delivery holds the claim and has not finished: retry once it has, or once its lease lapsed."""
 
     code = "claim_pending"

@@ -132,6 +132,11 @@ class Ingestor:
             raise ClaimPending(f"object version {identity} is being announced by another delivery; retried later")
         try:
             await work()
+        except PermanentError:
+            # Settled as a dead letter: kept claimed, so a replayed notification or the next
+            # sweep pass does not reject the same object version again.
+            await self._claims.keep(identity)
+            raise
         except BaseException:
             # A failed release leaves the lease to lapse by itself: a retry then claims again.
             with contextlib.suppress(Exception):
