@@ -1,5 +1,5 @@
 # aquaflow: the commands. `make demo` runs the main job, `make test` the checks.
-.PHONY: venv demo test lint typecheck unit integration e2e slow models triton clean
+.PHONY: venv demo test lint typecheck unit integration e2e slow chaos models triton clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -18,7 +18,7 @@ lint: venv
 	$(PY) -m ruff format --check .
 
 typecheck: venv
-	$(PY) -m mypy $(MYPY_PACKAGES)
+	$(PY) -m mypy $(MYPY_PACKAGES) examples
 
 # ruff, mypy and the default suite (unit, integration, end-to-end; not the slow runs).
 test: lint typecheck
@@ -36,6 +36,11 @@ e2e: venv
 # Fault runs and other long scenarios, kept out of the default run.
 slow: venv
 	$(PY) -m pytest -m slow
+
+# The fault run: 2,000 uploads while every part of the stack fails (about 15 minutes);
+# prints a table and writes out/chaos/chaos.json. `make chaos ARGS=--quick` for a short one.
+chaos: venv
+	$(PY) -m aquaflow_devstack.chaos $(ARGS)
 
 # Retrain every model and rewrite the model cards' metrics (CPU, minutes).
 models: venv

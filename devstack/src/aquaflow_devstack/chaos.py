@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import time
 import uuid
@@ -200,9 +201,9 @@ def verdict(
 
 def print_report(report: dict[str, Any]) -> None:
     print("\nfaults")
-    print(f"{'fault':<22} {'at s':>7} {'lasted s':>9}  detail")
+    print(f"{'fault':<38} {'at s':>7} {'lasted s':>9}  detail")
     for entry in report["faults"]:
-        print(f"{entry['fault']:<22} {entry['at_s']:>7} {entry['lasted_s']:>9}  {entry['detail']}")
+        print(f"{entry['fault']:<38} {entry['at_s']:>7} {entry['lasted_s']:>9}  {entry['detail']}")
     print("\nfigures")
     for name, value in report["figures"].items():
         print(f"{name:<44} {value}")
@@ -270,6 +271,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short outages and one kill round (about 2 minutes)")
     parser.add_argument("--settle", type=float, default=900.0, help="seconds to wait for every upload after the faults")
     args = parser.parse_args()
+    # moto's S3 server logs every request through werkzeug: keep the progress bar readable.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     schedule = QUICK if args.quick else Schedule()
     wave_pause = 8.0 if args.quick else 40.0
     raise SystemExit(asyncio.run(run(args.uploads, args.out, schedule, args.settle, wave_pause)))
