@@ -347,3 +347,34 @@ class Consumer:
         self._metrics.duration.labels(self.stage).observe(elapsed)
         level = "info" if outcome not in {"dead_lettered", "retried", "requeued", "unsettled"} else "warning"
         getattr(self._log, level)("message settled", outcome=outcome, duration_ms=round(elapsed * 1000, 2), **fields)
+
+
+@dataclass(frozen=True)
+class Consumers:
+    """Builds a service's consumers on its one broker, topology, metrics and settings."""
+
+    broker: RabbitBroker
+    topology: Topology
+    metrics: ConsumerMetrics
+    settings: BrokerSettings
+
+    def __call__(
+        self,
+        stage: str,
+        queue: RabbitQueue,
+        handle: Handler,
+        *,
+        exchange: RabbitExchange | None = None,
+        dependencies: Sequence[Dependency] = (),
+    ) -> Consumer:
+        return Consumer(
+            stage=stage,
+            broker=self.broker,
+            topology=self.topology,
+            metrics=self.metrics,
+            settings=self.settings,
+            queue=queue,
+            handle=handle,
+            exchange=exchange,
+            dependencies=dependencies,
+        )

@@ -12,7 +12,7 @@ from aquaflow_inference.pipeline import ModelRunner
 from aquaflow_inference.service import Limits, Output, infer_object
 from aquaflow_inference.settings import InferenceSettings
 from aquaflow_shared.broker import create_broker, publish_event, topology_of
-from aquaflow_shared.consumer import Consumer, Delivery, Dependency
+from aquaflow_shared.consumer import Consumers, Delivery, Dependency
 from aquaflow_shared.contracts import InferenceRequested, decode
 from aquaflow_shared.http import service_app
 from aquaflow_shared.logging import configure_logging
@@ -52,14 +52,10 @@ def create_app(settings: InferenceSettings, deps: Deps | None = None) -> AsgiFas
             "inference_ms": completed.inference_ms,
         }
 
-    consumer = Consumer(
-        stage=stage,
-        broker=broker,
-        topology=topology,
-        metrics=metrics,
-        settings=broker_settings,
-        queue=topology.inference_queue(settings.model),
-        handle=on_inference_requested,
+    consumer = Consumers(broker, topology, metrics, broker_settings)(
+        stage,
+        topology.inference_queue(settings.model),
+        on_inference_requested,
         dependencies=[Dependency(name, probe) for name, probe in deps.probes.by_dependency().items()],
     )
 

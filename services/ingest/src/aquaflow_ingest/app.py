@@ -23,7 +23,7 @@ from aquaflow_ingest.sweep import Sweeper, SweepTarget
 from aquaflow_ingest.webhook import PATH as WEBHOOK_PATH
 from aquaflow_ingest.webhook import Handle, MinioWebhook
 from aquaflow_shared.broker import create_broker, publish_event, topology_of
-from aquaflow_shared.consumer import Consumer, Delivery, Dependency
+from aquaflow_shared.consumer import Consumers, Delivery, Dependency
 from aquaflow_shared.contracts import ObjectReceived
 from aquaflow_shared.errors import PermanentError
 from aquaflow_shared.http import service_app
@@ -155,16 +155,8 @@ def create_app(settings: IngestSettings, deps: IngestDeps | None = None) -> Asgi
     dependencies = [Dependency("redis", claims.ping)]
     if isinstance(s3, S3ObjectStore):
         dependencies.append(Dependency("s3", s3.ping))
-    consumer = Consumer(
-        stage=STAGE,
-        broker=broker,
-        topology=topology,
-        metrics=metrics,
-        settings=settings.broker,
-        queue=topology.ingest_queue(),
-        exchange=topology.notifications,
-        handle=on_notification,
-        dependencies=dependencies,
+    consumer = Consumers(broker, topology, metrics, settings.broker)(
+        STAGE, topology.ingest_queue(), on_notification, exchange=topology.notifications, dependencies=dependencies
     )
 
     async def on_webhook(body: bytes) -> dict[str, Any]:

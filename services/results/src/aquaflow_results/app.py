@@ -19,7 +19,7 @@ from aquaflow_results.service import ResultRecorder, record_result
 from aquaflow_results.settings import ResultsSettings
 from aquaflow_results.thresholds import ConfidenceThresholds
 from aquaflow_shared.broker import create_broker, publish_event, topology_of
-from aquaflow_shared.consumer import Consumer, Delivery, Dependency
+from aquaflow_shared.consumer import Consumers, Delivery, Dependency
 from aquaflow_shared.contracts import InferenceCompleted, ResultAvailable, SampleManifestReceived, decode
 from aquaflow_shared.delivery import CODE_HEADER, REASON_HEADER
 from aquaflow_shared.http import ServiceApp, service_app
@@ -127,36 +127,15 @@ def create_app(settings: ResultsSettings, deps: ResultsDeps | None = None) -> Se
         return await record_failure(letter, store.results, store.samples, on_ready)
 
     dependencies = [Dependency("mongodb", store.ping), Dependency("s3", objects.ping)]
+    consumer = Consumers(broker, topology, metrics, settings.broker)
     consumers = [
-        Consumer(
-            stage=STAGE,
-            broker=broker,
-            topology=topology,
-            metrics=metrics,
-            settings=settings.broker,
-            queue=topology.results_queue(),
-            handle=on_inference_completed,
-            dependencies=dependencies,
-        ),
-        Consumer(
-            stage=SAMPLES_STAGE,
-            broker=broker,
-            topology=topology,
-            metrics=metrics,
-            settings=settings.broker,
-            queue=topology.sample_manifest_queue(),
-            handle=on_sample_manifest,
-            dependencies=dependencies,
-        ),
-        Consumer(
-            stage=FAILURES_STAGE,
-            broker=broker,
-            topology=topology,
-            metrics=metrics,
-            settings=settings.broker,
-            queue=topology.inference_failures_queue(),
+        consumer(STAGE, topology.results_queue(), on_inference_completed, dependencies=dependencies),
+        consumer(SAMPLES_STAGE, topology.sample_manifest_queue(), on_sample_manifest, dependencies=dependencies),
+        consumer(
+            FAILURES_STAGE,
+            topology.inference_failures_queue(),
+            on_inference_failure,
             exchange=topology.dead_letters,
-            handle=on_inference_failure,
             dependencies=dependencies,
         ),
     ]

@@ -12,7 +12,7 @@ from aquaflow_router.service import plan
 from aquaflow_router.settings import RouterSettings
 from aquaflow_router.table_file import load_routing_table
 from aquaflow_shared.broker import create_broker, publish_event, topology_of
-from aquaflow_shared.consumer import Consumer, Delivery
+from aquaflow_shared.consumer import Consumers, Delivery
 from aquaflow_shared.contracts import ObjectReceived, decode
 from aquaflow_shared.errors import PermanentError
 from aquaflow_shared.http import service_app
@@ -58,25 +58,9 @@ def create_app(settings: RouterSettings, deps: RoutingTable | None = None) -> As
             f"no queue is bound for routing key {delivery.routing_key!r} on {topology.events.name}", code="unroutable"
         )
 
-    routing = Consumer(
-        stage=STAGE,
-        broker=broker,
-        topology=topology,
-        metrics=metrics,
-        settings=settings.broker,
-        queue=topology.router_queue(),
-        handle=on_object_received,
-    )
-    unroutable = Consumer(
-        stage=UNROUTABLE_STAGE,
-        broker=broker,
-        topology=topology,
-        metrics=metrics,
-        settings=settings.broker,
-        queue=topology.unroutable_queue,
-        exchange=topology.unroutable,
-        handle=on_unroutable,
-    )
+    consumer = Consumers(broker, topology, metrics, settings.broker)
+    routing = consumer(STAGE, topology.router_queue(), on_object_received)
+    unroutable = consumer(UNROUTABLE_STAGE, topology.unroutable_queue, on_unroutable, exchange=topology.unroutable)
 
     return service_app(
         broker,
