@@ -10,13 +10,10 @@ waits for it), anything else S3 answers is retried a bounded number of times.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aquaflow_inference.errors import (
@@ -27,6 +24,7 @@ from aquaflow_inference.errors import (
     StorageUnavailable,
 )
 from aquaflow_shared.contracts import ObjectRef
+from aquaflow_shared.s3 import S3ClientLimits, S3Connection
 from aquaflow_shared.settings import S3Settings
 
 if TYPE_CHECKING:
@@ -87,42 +85,26 @@ class S3Storage:
     """Reads uploads and writes outputs; ``open`` and ``close`` belong in the app's lifespan."""
 
     def __init__(self, settings: S3Settings, limits: ClientLimits | None = None) -> None:
+        limits = limits or ClientLimits()
         self._settings = settings
-        self._limits = limits or ClientLimits()
-        self._stack: contextlib.AsyncExitStack | None = None
-        self._client: S3Client | None = None
+        self._connection = S3Connection(
+            settings,
+            S3ClientLimits(
+                limits.connect_timeout_seconds, limits.read_timeout_seconds, limits.max_connections, CLIENT_ATTEMPTS
+            ),
+        )
 
     async def open(self) -> None:
-        limits = self._limits
-        config = AioConfig(
-            connect_timeout=limits.connect_timeout_seconds,
-            read_timeout=limits.read_timeout_seconds,
-            max_pool_connections=limits.max_connections,
-            retries={"max_attempts": CLIENT_ATTEMPTS, "mode": "standard"},
-        )
-        stack = contextlib.AsyncExitStack()
-        self._client = await stack.enter_async_context(
-            get_session().create_client(
-                "s3",
-                endpoint_url=self._settings.endpoint_url,
-                region_name=self._settings.region,
-                aws_access_key_id=self._settings.access_key_id.get_secret_value(),
-                aws_secret_access_key=self._settings.secret_access_key.get_secret_value(),
-                config=config,
-            )
-        )
-        self._stack = stack
+        await self._connection.open()
 
     async def close(self) -> None:
-        if self._stack is not None:
-            await self._stack.aclose()
-        self._stack, self._client = None, None
+        await self._connection.close()
 
     @property
     def client(self) -> S3Client:
-        if self._client is None:
+        if not self._connection.is_open:
             raise StorageUnavailable("the S3 client is not open")
-        return self._client
+        return self._connection.client
 
     async def read(self, obj: ObjectRef) -> bytes:
         limit = self._settings.max_object_bytes

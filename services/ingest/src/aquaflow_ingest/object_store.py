@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aquaflow_ingest.errors import ObjectMissing, ObjectTooLarge
 from aquaflow_shared.errors import DependencyUnavailable
+from aquaflow_shared.s3 import S3ClientLimits, S3Connection
 from aquaflow_shared.settings import S3Settings
 
 if TYPE_CHECKING:
@@ -94,49 +93,18 @@ class S3ObjectStore:
         read_timeout_seconds: float = 30.0,
         max_pool_connections: int = 20,
     ) -> None:
-        self._settings = settings
-        self._config = AioConfig(
-            connect_timeout=connect_timeout_seconds,
-            read_timeout=read_timeout_seconds,
-            max_pool_connections=max_pool_connections,
-            retries={"max_attempts": 3, "mode": "standard"},
-        )
-        self._stack: contextlib.AsyncExitStack | None = None
-        self._client: S3Client | None = None
+        limits = S3ClientLimits(connect_timeout_seconds, read_timeout_seconds, max_pool_connections)
+        self._connection = S3Connection(settings, limits)
 
     async def open(self) -> None:
-        s = self._settings
-        stack = contextlib.AsyncExitStack()
-        self._client = await stack.enter_async_context(
-            get_session().create_client(
-                "s3",
-                endpoint_url=s.endpoint_url,
-                region_name=s.region,
-                aws_access_key_id=s.access_key_id.get_secret_value(),
-                aws_secret_access_key=s.secret_access_key.get_secret_value(),
-                config=self._config,
-            )
-        )
-        self._stack = stack
+        await self._connection.open()
 
     async def close(self) -> None:
-        if self._stack is not None:
-            await self._stack.aclose()
-        self._stack = None
-        self._client = None
+        await self._connection.close()
 
     async def ping(self) -> bool:
         """Whether S3 answers: the probe while ingest is paused on an S3 outage."""
-        if self._client is None:
-            return False
-        try:
-            await self._client.list_buckets()
-        except ClientError as error:
-            # Any answer short of a server error means the server is back.
-            return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)) < 500
-        except (BotoCoreError, OSError):
-            return False
-        return True
+        return await self._connection.answers()
 
     async def list_page(self, bucket: str, prefix: str, *, start_after: str, max_keys: int) -> ListPage:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
@@ -205,9 +173,7 @@ class S3ObjectStore:
         return StoredObject(etag=str(reply["ETag"]).strip('"'), version_id=reply.get("VersionId") or None)
 
     def _s3(self) -> S3Client:
-        if self._client is None:
-            raise RuntimeError("S3ObjectStore used before open()")
-        return self._client
+        return self._connection.client
 
 
 @contextlib.asynccontextmanager

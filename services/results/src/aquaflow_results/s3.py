@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aquaflow_results.ports import StoredObject
 from aquaflow_shared.errors import DependencyUnavailable, PermanentError
+from aquaflow_shared.s3 import S3ClientLimits, S3Connection
 from aquaflow_shared.settings import S3Settings
 
 if TYPE_CHECKING:
@@ -23,43 +21,20 @@ CHUNK_BYTES = 64 * 1024
 
 class S3ObjectReader:
     def __init__(self, settings: S3Settings) -> None:
-        self._settings = settings
-        self._stack: AsyncExitStack | None = None
-        self._client: S3Client | None = None
+        self._connection = S3Connection(settings, S3ClientLimits(attempts=2))
 
     async def open(self) -> None:
-        self._stack = AsyncExitStack()
-        self._client = await self._stack.enter_async_context(
-            get_session().create_client(
-                "s3",
-                endpoint_url=self._settings.endpoint_url,
-                region_name=self._settings.region,
-                aws_access_key_id=self._settings.access_key_id.get_secret_value(),
-                aws_secret_access_key=self._settings.secret_access_key.get_secret_value(),
-                config=AioConfig(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2}),
-            )
-        )
+        await self._connection.open()
 
     async def close(self) -> None:
-        if self._stack is not None:
-            await self._stack.aclose()
-        self._stack = self._client = None
+        await self._connection.close()
 
     @property
     def _s3(self) -> S3Client:
-        if self._client is None:
-            raise DependencyUnavailable("s3", "the S3 client is not open")
-        return self._client
+        return self._connection.client
 
     async def ping(self) -> bool:
-        try:
-            await self._s3.list_buckets()
-        except ClientError as error:
-            # An answer, even a refusal, means S3 is reachable; only a server error does not.
-            return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)) < 500
-        except (BotoCoreError, DependencyUnavailable):
-            return False
-        return True
+        return await self._connection.answers()
 
     async def _get(self, bucket: str, key: str) -> Any | None:
         try:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Protocol
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aquaflow_results.ecotaxa.errors import MissingImage
 from aquaflow_shared.errors import DependencyUnavailable
+from aquaflow_shared.s3 import S3Connection
 from aquaflow_shared.settings import S3Settings
 
 if TYPE_CHECKING:
-    from types_aiobotocore_s3 import S3Client
+    pass
 
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 
@@ -30,38 +28,18 @@ class S3CropReader:
 
     def __init__(self, settings: S3Settings) -> None:
         self._settings = settings
-        self._stack: AsyncExitStack | None = None
-        self._client: S3Client | None = None
+        self._connection = S3Connection(settings)
 
     async def open(self) -> None:
-        if self._client is not None:
-            return
-        s = self._settings
-        stack = AsyncExitStack()
-        self._client = await stack.enter_async_context(
-            get_session().create_client(
-                "s3",
-                endpoint_url=s.endpoint_url,
-                region_name=s.region,
-                aws_access_key_id=s.access_key_id.get_secret_value(),
-                aws_secret_access_key=s.secret_access_key.get_secret_value(),
-                config=AioConfig(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}),
-            )
-        )
-        self._stack = stack
+        await self._connection.open()
 
     async def close(self) -> None:
-        if self._stack is not None:
-            await self._stack.aclose()
-        self._stack = None
-        self._client = None
+        await self._connection.close()
 
     async def read(self, bucket: str, key: str) -> bytes:
-        if self._client is None:
-            await self.open()
-        assert self._client is not None
+        await self.open()
         try:
-            response = await self._client.get_object(Bucket=bucket, Key=key)
+            response = await self._connection.client.get_object(Bucket=bucket, Key=key)
             size = int(response.get("ContentLength") or 0)
             if size > self._settings.max_object_bytes:
                 response["Body"].close()
