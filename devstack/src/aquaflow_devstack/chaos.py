@@ -21,7 +21,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ def sweep_env(prefix: str) -> dict[str, str]:
     return {
         "AQUAFLOW_INGEST_DEDUPE_REDIS_URL": os.environ.get("AQUAFLOW_CHAOS_REDIS_URL", "redis://127.0.0.1:6379/0"),
         "AQUAFLOW_INGEST_DEDUPE_KEY_PREFIX": f"{prefix}:claims:",
-        "AQUAFLOW_INGEST_RECONCILE_BUCKETS": json.dumps([f"{b}/chaos/" for b in (FLOWCAM, ZOOSCAN)]),
+        "AQUAFLOW_INGEST_RECONCILE_BUCKETS": json.dumps([FLOWCAM, ZOOSCAN]),
         "AQUAFLOW_INGEST_SWEEP_INTERVAL_SECONDS": "5",
         "AQUAFLOW_INGEST_RECONCILE_MIN_AGE_SECONDS": "30",
     }
@@ -270,10 +270,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "chaos")
     parser.add_argument("--quick", action="store_true", help="short outages and one kill round (about 2 minutes)")
     parser.add_argument("--settle", type=float, default=900.0, help="seconds to wait for every upload after the faults")
+    parser.add_argument("--triton-down", type=float, default=None, help="seconds Triton stays down (default 300)")
     args = parser.parse_args()
     # moto's S3 server logs every request through werkzeug: keep the progress bar readable.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     schedule = QUICK if args.quick else Schedule()
+    if args.triton_down is not None:
+        schedule = replace(schedule, triton_down_seconds=args.triton_down)
     wave_pause = 8.0 if args.quick else 40.0
     raise SystemExit(asyncio.run(run(args.uploads, args.out, schedule, args.settle, wave_pause)))
 

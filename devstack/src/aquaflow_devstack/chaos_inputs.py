@@ -91,26 +91,25 @@ def plan_uploads(samples: list[Sample], total: int, *, archives: int = 5, per_ar
     corrupt = [s for s in samples if s.corrupt]
     plan = UploadPlan()
     for index, sample in enumerate(corrupt):
-        key = f"chaos/bad/corrupt-{index}-{sample.path.name}"
+        key = f"bad/corrupt-{index}-{sample.path.name}"
         plan.uploads.append(Upload(FLOWCAM, key, sample.path.read_bytes(), _codes("corrupt_image", "not_an_image")))
     plan.uploads += [
-        Upload(FLOWCAM, "chaos/bad/empty.png", b"", _codes("empty_object")),
-        Upload(
-            FLOWCAM, "chaos/bad/not-an-image.png", b"this is a text file, not a picture\n" * 20, _codes("not_an_image")
-        ),
-        Upload(FLOWCAM, "chaos/bad/pixel-bomb.png", pixel_bomb(), _codes("decompression_bomb")),
-        Upload(FLOWCAM, "chaos/bad/zip-bomb.zip", zip_bomb(), _codes("archive_ratio", "archive_too_large")),
-        Upload(FLOWCAM, "chaos/bad/zip-slip.zip", zip_slip(), _codes("archive_unsafe_path")),
+        Upload(FLOWCAM, "bad/empty.png", b"", _codes("empty_object")),
+        Upload(FLOWCAM, "bad/not-an-image.png", b"this is a text file, not a picture\n" * 20, _codes("not_an_image")),
+        Upload(FLOWCAM, "bad/pixel-bomb.png", pixel_bomb(), _codes("decompression_bomb")),
+        Upload(FLOWCAM, "bad/zip-bomb.zip", zip_bomb(), _codes("archive_ratio", "archive_too_large")),
+        Upload(FLOWCAM, "bad/zip-slip.zip", zip_slip(), _codes("archive_unsafe_path")),
     ]
     for batch in range(archives):
         chosen = [good[(batch * per_archive + i) % len(good)] for i in range(per_archive)]
         files = {f"img-{i:03d}{s.path.suffix.lower()}": s.path.read_bytes() for i, s in enumerate(chosen)}
-        plan.uploads.append(Upload(FLOWCAM, f"chaos/archives/batch-{batch}.zip", zip_of(files), members=tuple(files)))
+        plan.uploads.append(Upload(FLOWCAM, f"archives/batch-{batch}.zip", zip_of(files), members=tuple(files)))
     remaining = total - len(plan.uploads)
     for index in range(remaining):
         sample = good[index % len(good)]
         bucket = ZOOSCAN if index % 10 == 0 else FLOWCAM
-        key = f"chaos/run-{index // 200:02d}/{index:05d}-{sample.path.name}"
+        # Runs of 200 uploads: the routing table's `{sample}/**` makes each run a sample.
+        key = f"run-{index // 200:02d}/{index:05d}-{sample.path.name}"
         plan.uploads.append(
             Upload(bucket, key, sample.path.read_bytes(), announce=index % 97 != 5, duplicate=index % 10 == 3)
         )
