@@ -112,6 +112,9 @@ async def test_s3_unreachable_pauses_and_loses_nothing(stack: NativeStack) -> No
     stack.s3_proxy.cut()
     try:
         await paused_on(stack, "inference-plankton_classifier", "s3")
+        # A worker (re)started while S3 is down starts paused instead of failing its start-up.
+        await asyncio.to_thread(stack.restart, "inference-plankton_classifier", kill=True, wait=False)
+        await paused_on(stack, "inference-plankton_classifier", "s3")
     finally:
         stack.s3_proxy.restore()
     await every_upload_stored_once(stack, "s3-outage", keys)

@@ -14,6 +14,7 @@ from aquaflow_inference.settings import InferenceSettings
 from aquaflow_shared.broker import create_broker, publish_event, topology_of
 from aquaflow_shared.consumer import Consumers, Delivery, Dependency
 from aquaflow_shared.contracts import InferenceRequested, decode
+from aquaflow_shared.errors import DependencyUnavailable
 from aquaflow_shared.http import service_app
 from aquaflow_shared.logging import configure_logging
 from aquaflow_shared.metrics import ConsumerMetrics
@@ -22,7 +23,7 @@ from aquaflow_shared.topology import INFERENCE_COMPLETED
 
 def create_app(settings: InferenceSettings, deps: Deps | None = None) -> AsgiFastStream:
     """The worker; ``deps`` replaces the production adapters (Triton, S3) where given."""
-    configure_logging("inference", settings.http.log_level)
+    log = configure_logging("inference", settings.http.log_level)
     deps = deps or production_deps(settings)
     stage = f"inference.{settings.model}"
     metrics = ConsumerMetrics()
@@ -59,19 +60,29 @@ def create_app(settings: InferenceSettings, deps: Deps | None = None) -> AsgiFas
         dependencies=[Dependency(name, probe) for name, probe in deps.probes.by_dependency().items()],
     )
 
+    unavailable_at_start: list[str] = []
+
     async def start() -> None:
         for hook in deps.on_start:
             await hook()
         if output is not None:
-            await output.writer.check_bucket(output.bucket)  # a clear error now, not one per message
+            try:
+                # A missing bucket is an operator's error: refuse to start, with a clear message.
+                await output.writer.check_bucket(output.bucket)
+            except DependencyUnavailable as down:
+                # S3 itself is down: start anyway, paused until it answers (a restart must not fail).
+                log.warning("S3 unreachable at start-up", reason=down.reason)
+                unavailable_at_start.append(down.dependency)
 
     async def stop() -> None:
         for hook in deps.on_stop:
             await hook()
 
-    async def wait_for_triton() -> None:
-        # Triton may still be starting (or down): consume nothing until the model is ready.
-        if not await deps.probes.triton():
+    async def wait_for_dependencies() -> None:
+        # Triton may still be starting (or down), S3 may be down: consume nothing until they answer.
+        if unavailable_at_start:
+            consumer.pause(unavailable_at_start[0])
+        elif not await deps.probes.triton():
             consumer.pause("triton")
 
     return service_app(
@@ -80,7 +91,7 @@ def create_app(settings: InferenceSettings, deps: Deps | None = None) -> AsgiFas
         topology=topology,
         consumers=[consumer],
         downstream=[topology.results_queue()],
-        after_startup=[wait_for_triton],
+        after_startup=[wait_for_dependencies],
         extra_checks=[("triton_model", deps.probes.triton), ("s3", deps.probes.s3)],
         on_startup=[start],
         after_shutdown=[stop],
