@@ -18,7 +18,8 @@ lint: venv
 	$(PY) -m ruff format --check .
 
 typecheck: venv
-	$(PY) -m mypy $(MYPY_PACKAGES) examples
+	$(PY) -m mypy $(MYPY_PACKAGES)
+	$(PY) -m mypy examples
 
 # ruff, mypy and the default suite (unit, integration, end-to-end; not the slow runs).
 test: lint typecheck

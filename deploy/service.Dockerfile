@@ -6,5 +6,8 @@ COPY shared ./shared
 COPY services ./services
 COPY config ./config
 RUN pip install --no-cache-dir -c constraints.txt ./shared ./services/ingest ./services/router ./services/inference ./services/results
+# Ingest's sweep checkpoint lives here, on a named volume; Docker copies this folder's
+# owner into a new volume, so the unprivileged user below can write to it.
+RUN mkdir -p /var/lib/aquaflow/ingest && chown -R nobody:nogroup /var/lib/aquaflow
 USER nobody
 EXPOSE 8000

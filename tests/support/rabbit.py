@@ -1,4 +1,6 @@
-"""The real RabbitMQ: found on 127.0.0.1:5672, started if installed but stopped.
+"""The real RabbitMQ for tests, chosen by ``aquaflow_devstack.rabbitmq.start_rabbitmq``:
+``AQUAFLOW_TEST_BROKER_URL``, else the machine's own on 127.0.0.1:5672 (started if
+installed but stopped), else a container when Docker answers.
 
 Each test gets its own name prefix, and everything declared under it is deleted
 afterwards, so the suite can run again and again on the same broker.
@@ -14,12 +16,19 @@ from typing import Any
 
 import aio_pika
 
-from aquaflow_devstack.rabbitmq import delete_topology
+from aquaflow_devstack.rabbitmq import BROKER_URL_ENV, DEFAULT_URL, RabbitServer, delete_topology, start_rabbitmq
 from aquaflow_devstack.rabbitmq import ensure_rabbitmq as devstack_ensure_rabbitmq
 from aquaflow_devstack.stack import served_models
 from aquaflow_shared.topology import Topology
 
-RABBIT_URL = os.environ.get("AQUAFLOW_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# The machine's broker (or the one the environment names), for tests that stop and
+# start the local RabbitMQ themselves; every other test takes the `rabbit_url` fixture.
+RABBIT_URL = os.environ.get(BROKER_URL_ENV, DEFAULT_URL)
+
+
+def find_test_broker() -> RabbitServer:
+    """The session's broker; a container started here is removed by its ``stop()``."""
+    return start_rabbitmq()
 
 
 def ensure_rabbitmq() -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aquaflow_devstack.docker import docker_answers
 from aquaflow_devstack.ports import free_port, port_open
 
 MONGO_IMAGE = "mongo:8"
@@ -65,23 +66,6 @@ def which_server() -> str:
     if docker_answers():
         return f"testcontainers {MONGO_IMAGE} (SecantusDB if the container cannot start)"
     return "SecantusDB subprocess (no MONGODB_URL, no Docker engine)"
-
-
-def docker_answers() -> bool:
-    """Whether a Docker engine is reachable, decided without waiting on a missing one."""
-    host = os.environ.get("DOCKER_HOST", "")
-    if not host and not Path("/var/run/docker.sock").exists():
-        return False
-    try:
-        import docker
-
-        client = docker.from_env(timeout=3)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:  # noqa: BLE001 - any failure means: no usable engine, fall back
-        return False
 
 
 def _start_container() -> MongoServer | None:

@@ -36,7 +36,7 @@ from aquaflow_devstack.ports import free_port
 from aquaflow_devstack.processes import ServiceProcess
 from aquaflow_devstack.proxy import CuttableProxy
 from aquaflow_devstack.rabbitmq import DEFAULT_URL, ensure_rabbitmq
-from aquaflow_devstack.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server, start_s3
+from aquaflow_devstack.s3 import S3Server, start_s3
 from aquaflow_shared.topology import S3_NOTIFICATION, Topology
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -134,7 +134,7 @@ class NativeStack:
         cfg = self.config
         progress("RabbitMQ")
         ensure_rabbitmq(cfg.broker_url)
-        progress("S3 (moto)")
+        progress("S3")
         self.s3 = start_s3()
         s3 = self.s3.client()
         for bucket in (*cfg.buckets, cfg.output_bucket):
@@ -160,9 +160,9 @@ class NativeStack:
             "AQUAFLOW_BROKER_URL": cfg.broker_url,
             "AQUAFLOW_BROKER_PREFIX": cfg.prefix,
             "AQUAFLOW_S3_ENDPOINT_URL": s3_endpoint,
-            "AQUAFLOW_S3_ACCESS_KEY_ID": ACCESS_KEY,
-            "AQUAFLOW_S3_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AQUAFLOW_S3_REGION": REGION,
+            "AQUAFLOW_S3_ACCESS_KEY_ID": self.s3.access_key,
+            "AQUAFLOW_S3_SECRET_ACCESS_KEY": self.s3.secret_key,
+            "AQUAFLOW_S3_REGION": self.s3.region,
             **cfg.extra_env,
         }
         if cfg.ecotaxa:

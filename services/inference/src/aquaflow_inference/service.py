@@ -12,6 +12,7 @@ from aquaflow_inference.outputs import OutputFile, render_outputs
 from aquaflow_inference.pipeline import ModelRunner, check_request, run_inference
 from aquaflow_inference.storage import ObjectReader, ObjectWriter
 from aquaflow_shared.contracts import InferenceCompleted, InferenceRequested
+from aquaflow_shared.errors import PermanentError
 
 PNG = "image/png"
 # Crops of one message written at once; the client's connection pool is shared by all messages.
@@ -43,7 +44,12 @@ async def infer_object(
     check_request(request, runner.spec)  # before downloading anything
     data = await reader.read(request.object)
     # Decoding a large scan is CPU work: keep it off the event loop the other messages share.
-    image = await asyncio.to_thread(decode_image, data, max_pixels=limits.max_image_pixels)
+    try:
+        image = await asyncio.to_thread(decode_image, data, max_pixels=limits.max_image_pixels)
+    except PermanentError as refused:
+        # The reason names the object, as every other stage's reasons do.
+        where = f"s3://{request.object.bucket}/{request.object.key}"
+        raise PermanentError(f"{where}: {refused.reason}", code=refused.code) from refused
     completed = await run_inference(
         request, image, runner, max_regions=limits.max_regions, grey_threshold=limits.grey_threshold
     )
