@@ -8,7 +8,7 @@ from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
 from aquaflow_devstack.proxy import CuttableProxy
-from aquaflow_devstack.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+from aquaflow_devstack.s3 import S3Server
 
 pytestmark = pytest.mark.integration
 
@@ -19,9 +19,9 @@ def test_s3_through_the_proxy_fails_while_cut_and_works_again_on_the_same_port(s
     client = boto3.client(
         "s3",
         endpoint_url=f"http://{proxy.address}",
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name=REGION,
+        aws_access_key_id=s3_server.access_key,
+        aws_secret_access_key=s3_server.secret_key,
+        region_name=s3_server.region,
         config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5),
     )
     try:

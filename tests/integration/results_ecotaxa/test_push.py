@@ -93,13 +93,11 @@ async def _seed(
 
 
 def _s3(s3_server: S3Server) -> S3Settings:
-    from aquaflow_devstack.s3 import ACCESS_KEY, REGION, SECRET_KEY
-
     return S3Settings(
         endpoint_url=s3_server.endpoint_url,
-        access_key_id=SecretStr(ACCESS_KEY),
-        secret_access_key=SecretStr(SECRET_KEY),
-        region=REGION,
+        access_key_id=SecretStr(s3_server.access_key),
+        secret_access_key=SecretStr(s3_server.secret_key),
+        region=s3_server.region,
     )
 
 

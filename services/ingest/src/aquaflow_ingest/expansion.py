@@ -27,6 +27,7 @@ from aquaflow_ingest.archive_rules import (
     METADATA_ARCHIVE_ETAG,
     METADATA_ARCHIVE_KEY,
     METADATA_ARCHIVE_MEMBER,
+    ArchiveFormat,
     ArchiveLimits,
     Budget,
     archive_format,
@@ -37,6 +38,7 @@ from aquaflow_ingest.errors import ArchiveUnsafePath, ObjectMissing, UnsafeKey
 from aquaflow_ingest.object_store import ObjectStore, StoredObject
 from aquaflow_ingest.validation import check_key
 from aquaflow_shared.contracts import ArchiveOrigin, ObjectRef
+from aquaflow_shared.errors import PermanentError
 
 # Announces one member object; returns the outcome's name (published, duplicate).
 AnnounceMember = Callable[[ObjectRef, datetime | None], Awaitable[str]]
@@ -71,6 +73,16 @@ class ArchiveExpander:
         fmt = archive_format(archive.key)
         if fmt is None:
             raise ValueError(f"{archive.key!r} is not an archive")
+        try:
+            return await self._expand(archive, fmt, announce, event_time)
+        except PermanentError as refused:
+            # The reasons name the member; the dead letter also says which archive.
+            where = f"s3://{archive.bucket}/{archive.key}"
+            raise type(refused)(f"{where}: {refused.reason}", code=refused.code) from refused
+
+    async def _expand(
+        self, archive: ObjectRef, fmt: ArchiveFormat, announce: AnnounceMember, event_time: datetime | None
+    ) -> ExpansionReport:
         with tempfile.TemporaryDirectory(dir=self._workdir, prefix="aquaflow-archive-") as folder:
             work = Path(folder)
             local = work / "upload"
