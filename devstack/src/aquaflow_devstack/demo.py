@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -245,9 +246,14 @@ async def run(out_dir: Path, limit: int | None, settle_seconds: float) -> int:
     images = real_images()[:limit] if limit else real_images()
     planned = group_into_samples(images, bucket_for)
     prefix = f"aquaflow-demo-{uuid.uuid4().hex[:6]}"
+    workdir = REPO_ROOT / "build" / "demo"
+    # S3 (moto) and EcoTaxa (the stand-in) start empty every run: so does MongoDB, or the
+    # results of an earlier run would point at crops and EcoTaxa jobs that no longer exist.
+    # The data of this run stays on disk until the next one.
+    shutil.rmtree(workdir / "mongo", ignore_errors=True)
     config = StackConfig(
         prefix=prefix,
-        workdir=REPO_ROOT / "build" / "demo",
+        workdir=workdir,
         buckets={"plankton-flowcam": TENANT, "plankton-zooscan": TENANT},
         mongodb_url=os.environ.get("MONGODB_URL"),
         ecotaxa=True,
