@@ -4,7 +4,7 @@ files that cannot be decoded.
 
     python -m training.check_real_images [FOLDER]
 
-FOLDER defaults to `../shared/data/ecotaxa-qa` next to the repository. Exit status 1 when an image
+FOLDER defaults to the repository's `data/ecotaxa-qa`. Exit status 1 when an image
 that decodes fails in preprocessing or inference, or when no image was found.
 """
 
@@ -23,7 +23,7 @@ from training.preprocess import classifier_input
 from training.repository import REPOSITORY
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
-DEFAULT_FOLDER = REPOSITORY.parent.parent / "shared" / "data" / "ecotaxa-qa"
+DEFAULT_FOLDER = REPOSITORY.parent / "data" / "ecotaxa-qa"
 MODEL = REPOSITORY / "plankton_classifier"
 
 

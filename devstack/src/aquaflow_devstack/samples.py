@@ -17,7 +17,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif"}
 
 def sample_root() -> Path:
     configured = os.environ.get("AQUAFLOW_SAMPLE_DATA")
-    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "data" / "ecotaxa-qa"
+    return Path(configured) if configured else REPO_ROOT / "data" / "ecotaxa-qa"
 
 
 @dataclass(frozen=True)

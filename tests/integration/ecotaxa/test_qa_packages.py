@@ -7,17 +7,17 @@ import io
 import time
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from aquaflow_devstack.ecotaxa import EcoTaxaServer, start_ecotaxa
+from aquaflow_devstack.samples import sample_root
 
 pytestmark = pytest.mark.integration
 
-QA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "ecotaxa-qa"
+QA = sample_root()
 
 # The taxa of EcoTaxa's QA database that the packages use; 'other' and 'ozzeur' are unknown there,
 # and 'part' names several taxa (ambiguous), as in that database.

@@ -12,12 +12,13 @@ import pytest
 from faststream.asgi import AsgiFastStream
 from prometheus_client.parser import text_string_to_metric_families
 
+from aquaflow_devstack.samples import sample_root
 from aquaflow_ingest.settings import IngestSettings
 from aquaflow_shared.settings import BrokerSettings, ObservabilitySettings, S3Settings
 from aquaflow_shared.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[3]
-IMAGES = ROOT.parent / "shared" / "data" / "ecotaxa-qa"
+IMAGES = sample_root()
 REDIS_URL = os.environ.get("AQUAFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 

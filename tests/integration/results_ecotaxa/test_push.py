@@ -7,7 +7,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from aquaflow_devstack.ecotaxa import EcoTaxaServer
 from aquaflow_devstack.ports import free_port
 from aquaflow_devstack.s3 import S3Server
+from aquaflow_devstack.samples import sample_root
 from aquaflow_results.ecotaxa import (
     EcoTaxaAccount,
     EcoTaxaPusher,
@@ -34,7 +34,7 @@ from tests.unit.results_ecotaxa.factories import entry, result, sample
 
 pytestmark = pytest.mark.integration
 
-QA_IMAGES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "ecotaxa-qa" / "images"
+QA_IMAGES = sample_root() / "images"
 Db = AsyncDatabase[dict[str, Any]]
 DEAD_CLAIM = "claim-of-a-replica-that-died"
 

@@ -18,7 +18,7 @@ from aquaflow_shared.settings import env_names
 from aquaflow_shared.topology import S3_NOTIFICATION, Topology
 
 ROOT = Path(__file__).resolve().parents[3]
-SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+SCHEMA = ROOT / "data" / "schemas" / "compose-spec.json"
 
 # `${NAME:-default}` or `${NAME}` in a compose value: what `docker compose` substitutes.
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")

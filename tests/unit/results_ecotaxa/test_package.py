@@ -6,15 +6,15 @@ import csv
 import io
 import re
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from aquaflow_devstack.samples import sample_root
 from aquaflow_results.ecotaxa.package import assemble_package, build_package, image_refs
 from tests.unit.results_ecotaxa.factories import entry, png, result, sample, tiff
 
-QA_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "ecotaxa-qa"
+QA_DATA = sample_root()
 PREFIXES = ("object_", "sample_", "acq_", "process_")
 
 
