@@ -38,7 +38,7 @@ e2e: venv
 slow: venv
 	$(PY) -m pytest -m slow
 
-# The fault run: 2,000 uploads while every part of the stack fails (about 15 minutes);
+# The fault run: 2,000 uploads while every part of the stack fails (about 10 minutes);
 # prints a table and writes out/chaos/chaos.json. `make chaos ARGS=--quick` for a short one.
 chaos: venv
 	$(PY) -m aquaflow_devstack.chaos $(ARGS)
