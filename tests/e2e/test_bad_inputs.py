@@ -22,25 +22,14 @@ from typing import Any
 import aio_pika
 import pytest
 
-from aquaflow_devstack.observe import stored_results
+from aquaflow_devstack.hostile_inputs import corrupted, nested_zip, pixel_bomb, zip_bomb, zip_of, zip_with_symlink
+from aquaflow_devstack.observe import ObservedDeadLetter, stored_results, take_dead_letters
 from aquaflow_devstack.rabbitmq import delete_topology
 from aquaflow_devstack.samples import real_images
 from aquaflow_devstack.stack import NativeStack, StackConfig
 from aquaflow_shared.contracts import ObjectReceived, ObjectRef, derive_id
 from aquaflow_shared.topology import OBJECT_RECEIVED, S3_NOTIFICATION, UNROUTABLE_STAGE, inference_requested
-from tests.e2e.bad_inputs import (
-    Case,
-    Letter,
-    corrupted,
-    foreign_notification,
-    nested_zip,
-    notification_with_key,
-    pixel_bomb,
-    take_letters,
-    zip_bomb,
-    zip_of,
-    zip_with_symlink,
-)
+from tests.e2e.bad_inputs import Case, foreign_notification, notification_with_key
 from tests.support.messages import inference_request
 from tests.support.polling import eventually
 from tests.support.rabbit import RABBIT_URL, ensure_rabbitmq, unique_prefix
@@ -65,7 +54,7 @@ KNOWN_BUGS: dict[str, str] = {}
 @dataclass
 class Outcome:
     cases: dict[str, Case]
-    strays: list[Letter]
+    strays: list[ObservedDeadLetter]
     controls: Counter[str]
     control_keys: list[str]
     # Keys of stored results that are not controls: none may exist.
@@ -282,14 +271,14 @@ async def _run(stack: NativeStack) -> Outcome:
     await sender.publish()
     await stack.notify(controls)
 
-    letters: list[Letter] = []
+    letters: list[ObservedDeadLetter] = []
     cases = sender.cases
 
-    async def collect() -> list[Letter]:
-        letters.extend(await take_letters(stack.config.broker_url, stack.topology.dead_letter_queue.name))
+    async def collect() -> list[ObservedDeadLetter]:
+        letters.extend(await take_dead_letters(stack.config.broker_url, stack.topology.dead_letter_queue.name))
         return letters
 
-    def every_case_seen(found: list[Letter]) -> bool:
+    def every_case_seen(found: list[ObservedDeadLetter]) -> bool:
         expected = [c for name, c in cases.items() if name not in KNOWN_BUGS]
         return all(any(c.owns(x) for x in found) for c in expected)
 

@@ -6,12 +6,9 @@ check that exactly these, and nothing else, are dead letters.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from dataclasses import dataclass, field
 
-from PIL import Image
-
+from aquaflow_devstack.hostile_inputs import pixel_bomb, zip_bomb, zip_of, zip_slip
 from aquaflow_devstack.samples import Sample
 
 FLOWCAM = "plankton-flowcam"
@@ -52,39 +49,6 @@ def _codes(*codes: str) -> frozenset[str]:
     return frozenset(codes)
 
 
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, body in files.items():
-            archive.writestr(name, body)
-    return buffer.getvalue()
-
-
-def zip_bomb(uncompressed_mib: int = 600) -> bytes:
-    """A small zip whose one member inflates to ``uncompressed_mib`` MiB of zeros."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        with archive.open("zeros.png", "w", force_zip64=True) as member:
-            block = bytes(1024 * 1024)
-            for _ in range(uncompressed_mib):
-                member.write(block)
-    return buffer.getvalue()
-
-
-def zip_slip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("../../outside.png", b"\x89PNG\r\n\x1a\n")
-    return buffer.getvalue()
-
-
-def pixel_bomb() -> bytes:
-    """A valid, tiny PNG that claims 30000 x 30000 pixels when decoded."""
-    buffer = io.BytesIO()
-    Image.new("1", (30_000, 30_000)).save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
-
-
 def plan_uploads(samples: list[Sample], total: int, *, archives: int = 5, per_archive: int = 10) -> UploadPlan:
     """``total`` uploads: archives of real images, bad inputs, and real images for the rest."""
     good = [s for s in samples if not s.corrupt]
@@ -97,7 +61,7 @@ def plan_uploads(samples: list[Sample], total: int, *, archives: int = 5, per_ar
         Upload(FLOWCAM, "bad/empty.png", b"", _codes("empty_object")),
         Upload(FLOWCAM, "bad/not-an-image.png", b"this is a text file, not a picture\n" * 20, _codes("not_an_image")),
         Upload(FLOWCAM, "bad/pixel-bomb.png", pixel_bomb(), _codes("decompression_bomb")),
-        Upload(FLOWCAM, "bad/zip-bomb.zip", zip_bomb(), _codes("archive_ratio", "archive_too_large")),
+        Upload(FLOWCAM, "bad/zip-bomb.zip", zip_bomb(600), _codes("archive_ratio", "archive_too_large")),
         Upload(FLOWCAM, "bad/zip-slip.zip", zip_slip(), _codes("archive_unsafe_path")),
     ]
     for batch in range(archives):

@@ -21,21 +21,28 @@ class ObservedDeadLetter:
     stage: str
     code: str
     reason: str
+    message_id: str | None = None
+    routing_key: str = ""
+    body: bytes = b""
 
 
 def object_of(body: bytes) -> tuple[str, str]:
-    """The (bucket, key) a dead-lettered body is about, whatever stage it failed in."""
+    """The (bucket, key) a dead-lettered body is about, whatever stage it failed in; ("?", "?") if none."""
     try:
         raw: Any = json.loads(body)
     except ValueError:
         return ("?", "?")
-    if isinstance(raw, dict) and isinstance(raw.get("object"), dict):
+    if not isinstance(raw, dict):
+        return ("?", "?")
+    if isinstance(raw.get("object"), dict):
         return (str(raw["object"].get("bucket")), str(raw["object"].get("key")))
-    if isinstance(raw, dict) and isinstance(raw.get("bucket"), str) and isinstance(raw.get("key"), str):
+    if isinstance(raw.get("bucket"), str) and isinstance(raw.get("key"), str):
         return (raw["bucket"], raw["key"])  # an object ingest found by sweeping and refused
-    if isinstance(raw, dict) and raw.get("Records"):
-        s3 = raw["Records"][0].get("s3", {})
-        return (str(s3.get("bucket", {}).get("name")), unquote_plus(str(s3.get("object", {}).get("key"))))
+    records = raw.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        s3 = records[0].get("s3") or {}
+        bucket = str((s3.get("bucket") or {}).get("name"))
+        return (bucket, unquote_plus(str((s3.get("object") or {}).get("key"))))
     return ("?", "?")
 
 
@@ -51,11 +58,14 @@ async def take_dead_letters(broker_url: str, queue_name: str) -> list[ObservedDe
             bucket, key = object_of(message.body)
             found.append(
                 ObservedDeadLetter(
-                    bucket,
-                    key,
-                    str(headers.get(STAGE_HEADER, "?")),
-                    str(headers.get(CODE_HEADER, "x-death" if "x-death" in headers else "?")),
-                    str(headers.get(REASON_HEADER, "dead-lettered by the broker (delivery limit)")),
+                    bucket=bucket,
+                    key=key,
+                    stage=str(headers.get(STAGE_HEADER, "?")),
+                    code=str(headers.get(CODE_HEADER, "x-death" if "x-death" in headers else "?")),
+                    reason=str(headers.get(REASON_HEADER, "dead-lettered by the broker (delivery limit)")),
+                    message_id=message.message_id,
+                    routing_key=message.routing_key or "",
+                    body=message.body,
                 )
             )
             await message.ack()

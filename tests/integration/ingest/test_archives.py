@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from aquaflow_devstack.hostile_inputs import tar_gz_of
 from aquaflow_devstack.minio_events import minio_event_for_put
 from aquaflow_ingest.app import create_app
 from aquaflow_shared.topology import OBJECT_RECEIVED, S3_NOTIFICATION
-from tests.integration.ingest.helpers_archives import tar_gz_of
 from tests.integration.ingest.support import IMAGES, REDIS_URL, IngestConfig, metric
 from tests.support.polling import eventually
 from tests.support.rabbit import RabbitAdmin

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from aquaflow_devstack.hostile_inputs import tar_gz_of, zip_bomb, zip_of, zip_with_symlink
 from aquaflow_devstack.minio_events import aws_event, aws_record, minio_event, minio_event_for_put, minio_record
 from aquaflow_ingest.app import create_app
 from aquaflow_shared.delivery import CODE_HEADER
 from aquaflow_shared.topology import OBJECT_RECEIVED, S3_NOTIFICATION
-from tests.integration.ingest.helpers_archives import tar_gz_of, zip_bomb, zip_of, zip_with_symlink
 from tests.integration.ingest.support import IngestConfig
 from tests.support.polling import eventually
 from tests.support.rabbit import RabbitAdmin
@@ -75,7 +75,7 @@ CASES: dict[str, tuple[Case, str]] = {
     "oversize_object": (upload("big.png", b"x" * 5000), "oversize"),
     "deleted_archive": (deleted("gone.zip", zip_of({"a.png": b"png"})), "object_missing"),
     "deleted_aws_object": (aws_deleted, "object_missing"),
-    "zip_bomb": (upload("bomb.zip", zip_bomb()), "archive_ratio"),
+    "zip_bomb": (upload("bomb.zip", zip_bomb(8)), "archive_ratio"),
     "zip_slip": (upload("slip.zip", zip_of({"../../evil.png": b"png"})), "archive_unsafe_path"),
     "tar_slip": (upload("slip.tar.gz", tar_gz_of({"/etc/cron.d/x": b"x"})), "archive_unsafe_path"),
     "nested_archive": (upload("nest.zip", zip_of({"in.zip": zip_of({"a.png": b"png"})})), "archive_nested"),

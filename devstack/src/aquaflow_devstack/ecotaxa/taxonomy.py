@@ -10,18 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
-# The classes of model_repository/plankton_classifier/labels.txt, then common EcoTaxa categories.
-CLASSIFIER_LABELS = (
-    "copepod",
-    "diatom_chain",
-    "radiolarian",
-    "round_cell",
-    "chaetognath",
-    "fibre",
-    "detritus",
-    "bubble",
-)
+# The models' classes (model_repository/*/labels.txt), so every predicted label is a known
+# taxon, then common EcoTaxa categories.
+MODEL_REPOSITORY = Path(__file__).resolve().parents[4] / "model_repository"
 COMMON_TAXA = (
     "living",
     "not-living",
@@ -45,8 +38,16 @@ COMMON_TAXA = (
 _PARENTHESIZED = re.compile(r"(.+) \((.+)\)$")
 
 
+def model_labels(repository: Path = MODEL_REPOSITORY) -> list[str]:
+    return [
+        label
+        for labels in sorted(repository.glob("*/labels.txt"))
+        for label in labels.read_text(encoding="utf-8").split()
+    ]
+
+
 def default_taxa() -> dict[str, int]:
-    names = list(dict.fromkeys((*CLASSIFIER_LABELS, *COMMON_TAXA)))
+    names = list(dict.fromkeys((*model_labels(), *COMMON_TAXA)))
     return {name: 1000 + index for index, name in enumerate(names)}
 
 
