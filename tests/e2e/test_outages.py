@@ -8,6 +8,7 @@ letter, and every service is healthy again without a manual restart.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pymongo import MongoClient
 
@@ -88,22 +90,19 @@ async def every_upload_stored_once(stack: NativeStack, fault: str, keys: list[st
 
 
 async def paused_on(stack: NativeStack, service: str, dependency: str) -> None:
-    """Wait until a service's /health shows its consumer paused (not consuming)."""
+    """Wait until ``service`` reports a consumer paused on ``dependency`` (its metrics, then its health)."""
+    base = stack.services[service].base_url
 
-    def health() -> dict[str, Any]:
-        import httpx
-
+    def paused() -> bool:
         try:
-            answer: dict[str, Any] = httpx.get(f"{stack.services[service].base_url}/health", timeout=2).json()
+            metrics = httpx.get(f"{base}/metrics", timeout=2).text
+            health = httpx.get(f"{base}/health", timeout=2).json()
         except (httpx.HTTPError, ValueError):
-            return {}
-        return answer
+            return False
+        gauge = re.search(rf'aquaflow_consumer_paused{{dependency="{dependency}",stage="[^"]+"}} 1\.0', metrics)
+        return gauge is not None and any(k.startswith("consuming.") and v is False for k, v in health.items())
 
-    await eventually(
-        lambda: asyncio.to_thread(health),
-        until=lambda h: any(k.startswith("consuming.") and v is False for k, v in h.items()),
-        timeout=60,
-    )
+    await eventually(lambda: asyncio.to_thread(paused), until=bool, timeout=60)
 
 
 async def test_s3_unreachable_pauses_and_loses_nothing(stack: NativeStack) -> None:

@@ -207,7 +207,7 @@ class Consumer:
         # Not the message's fault: back to its queue as it came, and stop taking more.
         await self._republish(message, self._queue.name, failed=delivery.attempt - 1, reason=decision.reason)
         await message.ack()
-        self._pause(decision.dependency or "unknown")
+        self.pause(decision.dependency or "unknown")
         return "requeued"
 
     async def _hand_back(self, message: RabbitMessage) -> None:
@@ -266,10 +266,7 @@ class Consumer:
             pass
 
     def pause(self, dependency: str) -> None:
-        """Stop taking messages until ``dependency``'s probe answers (e.g. at start-up, before it is ready)."""
-        self._pause(dependency)
-
-    def _pause(self, dependency: str) -> None:
+        """Stop taking messages until ``dependency``'s probe answers (an outage, or start-up before it is ready)."""
         if self._resume_task is not None:
             return
         self._paused_for = dependency
