@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from aiormq.exceptions import AMQPConnectionError
 from faststream.message import StreamMessage
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
@@ -60,6 +67,66 @@ async def raw_body(message: StreamMessage[Any]) -> bytes:
     return message.body
 
 
+BROKER_RETRY_FIRST_SECONDS = 0.5
+BROKER_RETRY_MAX_SECONDS = 15.0
+_log = logging.getLogger("aquaflow.lifecycle")
+
+
+async def connect_when_reachable(
+    broker: RabbitBroker,
+    *,
+    first_delay: float = BROKER_RETRY_FIRST_SECONDS,
+    max_delay: float = BROKER_RETRY_MAX_SECONDS,
+) -> None:
+    """Connect, waiting with backoff while the broker is unreachable instead of failing start-up.
+
+    A service started before RabbitMQ (a node reboot, a rolling restart of the cluster)
+    waits and then starts as usual: a dependency being down pauses work, it is no crash.
+    Once connected, aio-pika's robust connection handles later outages.
+    """
+    stop_requested = asyncio.Event()
+    with _stop_on_sigterm(stop_requested):
+        delay = first_delay
+        while True:
+            try:
+                await broker.connect()
+            except (AMQPConnectionError, OSError) as error:
+                _log.warning("broker unreachable, retrying in %.1f s: %s", delay, error)
+                try:
+                    await asyncio.wait_for(stop_requested.wait(), delay)
+                except TimeoutError:
+                    delay = min(delay * 2, max_delay)
+                    continue
+                # Nothing was consumed yet, so there is nothing to settle or hand back.
+                _log.info("stopped while waiting for the broker")
+                sys.stdout.flush()
+                os._exit(0)
+            else:
+                return
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(event: asyncio.Event) -> Iterator[None]:
+    """SIGTERM sets ``event`` while the block runs; the handler that was there before comes back after.
+
+    The ASGI server only looks at its own stop flag once start-up is over, so without this
+    a service waiting for the broker could not be stopped short of SIGKILL. Outside the
+    main thread (an app run by a test in a thread) signals cannot be handled: no-op.
+    """
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        loop.add_signal_handler(signal.SIGTERM, event.set)
+    except (RuntimeError, ValueError, NotImplementedError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:
     """Connect and declare what every publish relies on, before any consumer starts.
 
@@ -67,7 +134,7 @@ async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:
     events exchange with its alternate exchange and the queue behind it (so no event
     can vanish). Called from every app's on_startup hook; declaring is idempotent.
     """
-    await broker.connect()
+    await connect_when_reachable(broker)
     dead = await broker.declare_exchange(topology.dead_letters)
     dead_queue = await broker.declare_queue(topology.dead_letter_queue)
     await dead_queue.bind(dead, routing_key="#")
