@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from aquaflow_devstack.mongo import MongoUnavailable
 from aquaflow_devstack.observe import (
     ObservedDeadLetter,
     close_sample,
@@ -41,9 +43,11 @@ from aquaflow_devstack.observe import (
     take_dead_letters,
 )
 from aquaflow_devstack.pictures import annotate, contact_sheet
-from aquaflow_devstack.rabbitmq import delete_topology
+from aquaflow_devstack.rabbitmq import RabbitUnavailable, delete_topology
+from aquaflow_devstack.s3 import S3Unavailable
 from aquaflow_devstack.samples import PlannedSample, Sample, group_into_samples, real_images
 from aquaflow_devstack.stack import REPO_ROOT, NativeStack, StackConfig
+from aquaflow_devstack.triton_server import TritonStartError, TritonUnavailable
 
 TENANT = "lov"
 # ZooScan-style runs go through segmentation; everything else is one particle per image.
@@ -445,7 +449,32 @@ def main() -> None:
         "--timeout", type=float, default=300.0, help="seconds to wait for every upload to settle and every push"
     )
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(run(args.out, args.limit, args.timeout)))
+    try:
+        code = asyncio.run(run(args.out, args.limit, args.timeout))
+    except (RabbitUnavailable, TritonUnavailable, TritonStartError, MongoUnavailable, S3Unavailable) as error:
+        print(missing_part_help(error), file=sys.stderr)
+        code = 2
+    raise SystemExit(code)
+
+
+# What a fresh machine lacks, and how to get it (README, "Prerequisites").
+_HOW_TO_GET: dict[type[Exception], str] = {
+    RabbitUnavailable: (
+        "Install and start RabbitMQ (Debian/Ubuntu: `sudo apt-get install rabbitmq-server`), "
+        "or set AQUAFLOW_TEST_BROKER_URL to a broker you have, or run a Docker engine for the official image."
+    ),
+    TritonUnavailable: (
+        "Run `make venv` again: the Triton binary comes inside the nvidia-pytriton wheel (Linux x86_64)."
+    ),
+    TritonStartError: "Triton is installed but did not start; its log above says why (a model that fails to load?).",
+    MongoUnavailable: "Run `make venv` again (it installs the SecantusDB server), or set MONGODB_URL to a MongoDB.",
+    S3Unavailable: "Run `make venv` again (it installs moto's S3 server), or set AQUAFLOW_TEST_S3_URL to an S3 server.",
+}
+
+
+def missing_part_help(error: Exception) -> str:
+    how = next((text for kind, text in _HOW_TO_GET.items() if isinstance(error, kind)), "")
+    return f"make demo cannot start: {error}\n{how}"
 
 
 if __name__ == "__main__":
