@@ -77,8 +77,8 @@ def test_runs_the_whole_stack_with_healthchecks(compose: dict[str, Any]) -> None
     services = compose["services"]
     for required in (
         "rabbitmq",
-        "minio",
-        "minio-setup",
+        "s3",
+        "s3-setup",
         "redis",
         "mongo",
         "triton",
@@ -159,57 +159,72 @@ def test_console_scripts_exist(compose: dict[str, Any]) -> None:
         assert svc["command"][0] in scripts
 
 
-def test_minio_publishes_into_the_notifications_exchange(compose: dict[str, Any]) -> None:
-    env = env_of(compose, "minio")
+def test_s3_server_publishes_into_the_notifications_exchange(compose: dict[str, Any]) -> None:
+    env = env_of(compose, "s3")
     topology = Topology(prefix=compose["x-broker-env"]["AQUAFLOW_BROKER_PREFIX"])
+    assert compose["services"]["s3"]["image"].startswith("rustfs/rustfs:")
+    assert env["RUSTFS_NOTIFY_ENABLE"] == "true"
     # Every setting of a target carries the target's identifier; the setup script's ARN names it.
-    assert env["MINIO_NOTIFY_AMQP_ENABLE_AQUAFLOW"] == "on"
-    assert env["MINIO_NOTIFY_AMQP_EXCHANGE_AQUAFLOW"] == topology.notifications.name
-    assert env["MINIO_NOTIFY_AMQP_EXCHANGE_TYPE_AQUAFLOW"] == "topic"
-    assert env["MINIO_NOTIFY_AMQP_ROUTING_KEY_AQUAFLOW"] == S3_NOTIFICATION
-    # FastStream declares the exchange durable; MinIO must agree or declaration fails.
-    assert env["MINIO_NOTIFY_AMQP_DURABLE_AQUAFLOW"] == "on"
-    assert env["MINIO_NOTIFY_AMQP_DELIVERY_MODE_AQUAFLOW"] == "2"
-    assert env["MINIO_NOTIFY_AMQP_QUEUE_DIR_AQUAFLOW"].startswith("/data/")
+    assert env["RUSTFS_NOTIFY_AMQP_ENABLE_AQUAFLOW"] == "on"
+    assert env["RUSTFS_NOTIFY_AMQP_EXCHANGE_AQUAFLOW"] == topology.notifications.name
+    assert env["RUSTFS_NOTIFY_AMQP_ROUTING_KEY_AQUAFLOW"] == S3_NOTIFICATION
+    assert env["RUSTFS_NOTIFY_AMQP_PERSISTENT_AQUAFLOW"] == "on"
+    assert env["RUSTFS_NOTIFY_AMQP_QUEUE_DIR_AQUAFLOW"].startswith("/data/")
     # The same broker and credentials as the services.
     broker_url = interpolated(compose["x-broker-env"]["AQUAFLOW_BROKER_URL"])
-    assert env["MINIO_NOTIFY_AMQP_URL_AQUAFLOW"].rstrip("/") == broker_url.rstrip("/")
-    unsuffixed = [key for key in env if key.startswith("MINIO_NOTIFY_") and not key.endswith("_AQUAFLOW")]
-    assert not unsuffixed, f"settings of MinIO's default target, not of AQUAFLOW: {unsuffixed}"
+    assert env["RUSTFS_NOTIFY_AMQP_URL_AQUAFLOW"].rstrip("/") == broker_url.rstrip("/")
+    targets = [key for key in env if key.startswith(("RUSTFS_NOTIFY_AMQP_", "RUSTFS_NOTIFY_WEBHOOK_"))]
+    assert all(key.endswith("_AQUAFLOW") for key in targets), "settings of another target than AQUAFLOW"
+    # The notification queues live beside the objects, on the volume, not inside the store.
+    assert not env["RUSTFS_NOTIFY_AMQP_QUEUE_DIR_AQUAFLOW"].startswith(env["RUSTFS_VOLUMES"])
 
 
-def test_minio_webhook_target_reaches_ingest_with_its_token(compose: dict[str, Any]) -> None:
+def test_s3_server_credentials_are_the_services(compose: dict[str, Any]) -> None:
+    s3, setup = env_of(compose, "s3"), env_of(compose, "s3-setup")
+    for service in ("ingest", "results", *inference_workers(compose)):
+        env = env_of(compose, service)
+        assert urlsplit(env["AQUAFLOW_S3_ENDPOINT_URL"]).hostname == "s3"
+        assert env["AQUAFLOW_S3_ACCESS_KEY_ID"] == s3["RUSTFS_ACCESS_KEY"] == setup["AWS_ACCESS_KEY_ID"]
+        assert env["AQUAFLOW_S3_SECRET_ACCESS_KEY"] == s3["RUSTFS_SECRET_KEY"] == setup["AWS_SECRET_ACCESS_KEY"]
+    assert urlsplit(setup["S3_SETUP_ENDPOINT"]).hostname == "s3"
+
+
+def test_s3_webhook_target_reaches_ingest_with_its_token(compose: dict[str, Any]) -> None:
     from aquaflow_ingest.webhook import PATH
 
-    minio, ingest = env_of(compose, "minio"), env_of(compose, "ingest")
-    endpoint = urlsplit(minio["MINIO_NOTIFY_WEBHOOK_ENDPOINT_AQUAFLOW"])
+    s3, ingest = env_of(compose, "s3"), env_of(compose, "ingest")
+    endpoint = urlsplit(s3["RUSTFS_NOTIFY_WEBHOOK_ENDPOINT_AQUAFLOW"])
     assert (endpoint.hostname, endpoint.port, endpoint.path) == ("ingest", int(ingest["AQUAFLOW_HTTP_PORT"]), PATH)
-    assert minio["MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_AQUAFLOW"] == ingest["AQUAFLOW_INGEST_WEBHOOK_AUTH_TOKEN"]
-    assert minio["MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_AQUAFLOW"].startswith("/data/")
+    assert s3["RUSTFS_NOTIFY_WEBHOOK_AUTH_TOKEN_AQUAFLOW"] == ingest["AQUAFLOW_INGEST_WEBHOOK_AUTH_TOKEN"]
+    assert s3["RUSTFS_NOTIFY_WEBHOOK_QUEUE_DIR_AQUAFLOW"].startswith("/data/")
+    # RustFS refuses webhook endpoints on private addresses unless their origin is allowed.
+    origin = f"{endpoint.scheme}://{endpoint.netloc}"
+    assert origin in s3["RUSTFS_OUTBOUND_ALLOW_ORIGINS"].split(",")
 
 
-def test_minio_setup_creates_the_buckets_and_rules_the_services_expect(compose: dict[str, Any]) -> None:
-    setup, minio, ingest = env_of(compose, "minio-setup"), env_of(compose, "minio"), env_of(compose, "ingest")
-    watched = set(setup["MINIO_SETUP_WATCHED_BUCKETS"].split())
+def test_s3_setup_creates_the_buckets_and_rules_the_services_expect(compose: dict[str, Any]) -> None:
+    setup, s3, ingest = env_of(compose, "s3-setup"), env_of(compose, "s3"), env_of(compose, "ingest")
+    watched = set(setup["S3_SETUP_WATCHED_BUCKETS"].split())
     assert watched == set(json.loads(ingest["AQUAFLOW_INGEST_BUCKETS"]))
     assert set(json.loads(ingest["AQUAFLOW_INGEST_RECONCILE_BUCKETS"])) <= watched
     routing = yaml.safe_load((ROOT / "config/routing.yaml").read_text())
     assert {rule["match"]["bucket"] for rule in routing["rules"] if "bucket" in rule["match"]} <= watched
-    output = setup["MINIO_SETUP_OUTPUT_BUCKET"]
+    output = setup["S3_SETUP_OUTPUT_BUCKET"]
     # Inference's writes into the output bucket must not come back as uploads to classify.
     assert output not in watched
     for name in inference_workers(compose):
         assert env_of(compose, name)["AQUAFLOW_INFERENCE_OUTPUT_BUCKET"] == output, name
     # The rule goes to the target that is switched on: AMQP by default, the webhook as alternative.
-    target = setup["MINIO_SETUP_NOTIFY_TARGET"]
+    target, target_id = setup["S3_SETUP_NOTIFY_TARGET"], setup["S3_SETUP_NOTIFY_TARGET_ID"]
     assert target == "amqp"
-    assert minio[f"MINIO_NOTIFY_{target.upper()}_ENABLE_AQUAFLOW"] == "on"
-    script = (ROOT / "deploy/minio-setup.sh").read_text()
-    for kind in ("amqp", "webhook"):
-        assert f"arn:minio:sqs::AQUAFLOW:{kind}" in script
+    assert s3[f"RUSTFS_NOTIFY_{target.upper()}_ENABLE_{target_id.upper()}"] == "on"
+    script = (ROOT / "deploy/s3-setup.sh").read_text()
     for key in setup:
-        if key.startswith("MINIO_SETUP_"):
-            assert f"${{{key}" in script, f"minio-setup.sh does not read {key}"
+        if key.startswith("S3_SETUP_"):
+            assert f"${{{key}" in script, f"s3-setup.sh does not read {key}"
+    volume = compose["services"]["s3-setup"]["volumes"][0]
+    assert volume.split(":")[0] == "./deploy/s3-setup.sh"
+    assert compose["services"]["s3-setup"]["entrypoint"][-1] == volume.split(":")[1]
 
 
 def test_ingest_keeps_claims_in_redis_and_its_checkpoint_on_a_volume(compose: dict[str, Any]) -> None:
@@ -226,12 +241,19 @@ def test_ingest_keeps_claims_in_redis_and_its_checkpoint_on_a_volume(compose: di
     assert str(checkpoint.parent) in (ROOT / "deploy/service.Dockerfile").read_text()
 
 
-def test_minio_images_come_from_quay_with_pinned_tags(compose: dict[str, Any]) -> None:
-    # MinIO's community repositories were removed from Docker Hub; a moving tag would also drift.
-    for name in ("minio", "minio-setup"):
-        image = compose["services"][name]["image"]
-        assert image.startswith("quay.io/minio/"), image
-        assert ":RELEASE." in image, image
+def test_every_image_is_pinned_to_a_version(compose: dict[str, Any]) -> None:
+    """No `latest` and no bare name: `docker compose up` pulls what was tested, not what moved."""
+    images = {name: svc["image"] for name, svc in compose["services"].items() if "image" in svc}
+    assert {"rabbitmq", "s3", "s3-setup", "redis", "mongo", "triton", "prometheus", "grafana"} <= set(images)
+    for name, image in images.items():
+        reference, _, digest = image.partition("@")
+        tag = reference.rpartition(":")[2] if ":" in reference.rpartition("/")[2] else ""
+        assert digest or (tag and tag != "latest"), f"{name}: {image} is not pinned"
+        assert not image.startswith(("minio/", "quay.io/minio/")), f"{name}: MinIO's images are gone or stale"
+    # A version, not a moving series: at least major.minor.patch (Triton's are YY.MM).
+    for name in ("rabbitmq", "s3", "redis", "mongo", "prometheus", "grafana", "s3-setup"):
+        version = images[name].rpartition(":")[2].lstrip("v").split("-")[0]
+        assert version.count(".") == 2, f"{name}: {images[name]}"
 
 
 def test_mounted_files_and_scrape_targets_exist(compose: dict[str, Any]) -> None:

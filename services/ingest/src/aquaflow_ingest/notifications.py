@@ -28,7 +28,8 @@ CREATION_EVENTS = frozenset(
     {"ObjectCreated:Put", "ObjectCreated:Post", "ObjectCreated:Copy", "ObjectCreated:CompleteMultipartUpload"}
 )
 USER_METADATA_PREFIX = "x-amz-meta-"
-_ORIGINS: dict[str, Origin] = {"minio:s3": "minio", "aws:s3": "aws"}
+# RustFS sends MinIO's body layout, user metadata included, under its own eventSource.
+_ORIGINS: dict[str, Origin] = {"minio:s3": "minio", "rustfs:s3": "minio", "aws:s3": "aws"}
 
 
 @dataclass(frozen=True)
