@@ -1,5 +1,5 @@
 # aquaflow: the commands. `make demo` runs the main job, `make test` the checks.
-.PHONY: venv demo test lint typecheck unit integration e2e slow chaos models triton clean
+.PHONY: venv demo test lint typecheck unit integration e2e slow chaos models triton deepaas clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -20,6 +20,7 @@ lint: venv
 typecheck: venv
 	$(PY) -m mypy $(MYPY_PACKAGES)
 	$(PY) -m mypy examples
+	$(PY) -m mypy modules/deepaas-plankton/src
 
 # ruff, mypy and the default suite (unit, integration, end-to-end; not the slow runs).
 test: lint typecheck
@@ -50,6 +51,10 @@ models: venv
 # Serve model_repository/ with the Triton binary from the wheel, in the foreground.
 triton: venv
 	$(PY) -m aquaflow_devstack.triton --repository model_repository --workdir build/triton
+
+# Serve the plankton classifier as a DEEPaaS module (deepaas-run from .venv-deepaas, made on first use) on :5000.
+deepaas: venv
+	$(PY) -m aquaflow_devstack.deepaas --port 5000
 
 clean:
 	rm -rf build out .pytest_cache .mypy_cache .ruff_cache

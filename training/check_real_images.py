@@ -5,7 +5,8 @@ files that cannot be decoded.
     python -m training.check_real_images [FOLDER]
 
 FOLDER defaults to the repository's `data/ecotaxa-qa`. Exit status 1 when an image
-that decodes fails in preprocessing or inference, or when no image was found.
+that decodes fails in preprocessing or inference, or when no image was found. How often the
+labelled ones are right, and how far the scores can be trusted: `python -m training.calibration`.
 """
 
 from __future__ import annotations
@@ -18,23 +19,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from training.ecotaxa_qa import IMAGE_SUFFIXES, decode
 from training.export import onnx_session
 from training.preprocess import classifier_input
 from training.repository import REPOSITORY
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
 DEFAULT_FOLDER = REPOSITORY.parent / "data" / "ecotaxa-qa"
 MODEL = REPOSITORY / "plankton_classifier"
 
 
 def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def decode(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        image.load()
-        return image.copy()
 
 
 def main(folder: Path) -> int:

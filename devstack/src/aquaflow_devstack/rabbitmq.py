@@ -127,7 +127,16 @@ async def delete_topology(url: str, prefix: str, models: tuple[str, ...]) -> Non
     from aquaflow_shared.topology import UNROUTABLE_STAGE, Topology
 
     topology = Topology(prefix=prefix)
-    stages = ["ingest", "router", "results", "results.samples", "results.failures", UNROUTABLE_STAGE]
+    stages = [
+        "ingest",
+        "ingest.batch",
+        "router",
+        "results",
+        "results.samples",
+        "results.failures",
+        "results.dead-letters",
+    ]
+    stages.append(UNROUTABLE_STAGE)
     stages += [f"inference.{model}" for model in models]
     names = [topology.dead_letter_queue.name]
     names += [name for stage in stages for name in (topology.work_queue_name(stage), topology.retry_queue(stage).name)]

@@ -24,8 +24,9 @@ from aquaflow_shared.topology import INFERENCE_COMPLETED, OBJECT_RECEIVED, SAMPL
 DELIVERY = (
     "Delivery is at least once: a message can arrive more than once (a broker restart, a consumer "
     "killed before its acknowledgement, a publisher confirm lost after the broker stored the message). "
-    "Its `message_id` is stable, derived from the object version (bucket, key, ETag/version id) and the "
-    "model, so a consumer that must act once records the ids it has acted on and skips the rest "
+    "Its `message_id` is stable, derived from the object version (bucket, key, ETag/version id), the "
+    "model and the model version the routing rule pinned, if any, so a consumer that must act once "
+    "records the ids it has acted on and skips the rest "
     "(see examples/result_subscriber.py)."
 )
 
@@ -42,7 +43,9 @@ CHANNELS: list[tuple[str, str, type[BaseModel], str, str]] = [
         "inference.requested.{model}",
         InferenceRequested,
         "router",
-        "Run one model on one object, as the routing rule's profile says; one queue per model.",
+        "Run one model on one object, as the routing rule's profile says; one queue per model. A rule "
+        "naming several models sends one request per model, the first of them marked `primary`; "
+        "`model_version` is the version the rule pinned (or its canary), null for the worker's default.",
     ),
     (
         "sampleManifest",

@@ -27,6 +27,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -119,6 +120,10 @@ class Consumer:
         self._subscriber = broker.subscriber(
             queue, exchange or topology.events, ack_policy=AckPolicy.MANUAL, decoder=raw_body
         )
+        # Exported as 0 from the start, so a dashboard and an alert see "not paused", not "no data".
+        for dependency in self._probes:
+            metrics.paused.labels(stage, dependency).set(0)
+            metrics.outages.labels(stage, dependency)
 
         @self._subscriber
         async def on_message(body: bytes, message: RabbitMessage) -> None:
@@ -149,6 +154,7 @@ class Consumer:
             await self._hand_back(message)
             return
         raw = message.raw_message
+        self._observe_queue_wait(raw.timestamp)
         headers = dict(raw.headers or {})
         failed = failed_attempts(headers)
         delivery = Delivery(
@@ -337,6 +343,15 @@ class Consumer:
             return await probe()
         except Exception:  # noqa: BLE001 - a probe that fails means still down
             return False
+
+    def _observe_queue_wait(self, published: datetime | None) -> None:
+        """How long the message sat in the queue: the backlog's age as the stage meets it."""
+        if published is None:
+            return
+        if published.tzinfo is None:
+            published = published.replace(tzinfo=UTC)
+        waited = (datetime.now(UTC) - published).total_seconds()
+        self._metrics.queue_wait.labels(self.stage).observe(max(waited, 0.0))
 
     def _finish(self, outcome: str, started: float, fields: dict[str, Any]) -> None:
         elapsed = time.perf_counter() - started

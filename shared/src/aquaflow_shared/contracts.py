@@ -27,6 +27,10 @@ RoutingSegment = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a
 # object keys in the output bucket and of EcoTaxa file names, so it is kept plain.
 SampleId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
 
+# A model version a routing rule asks for: Triton's are whole numbers ("3"); other backends
+# may use dotted ones ("1.2.0"). Kept plain because it becomes part of result ids.
+ModelVersion = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
+
 M = TypeVar("M", bound="Envelope")
 
 
@@ -110,7 +114,11 @@ class ObjectReceived(Envelope):
 
 
 class InferenceRequested(Envelope):
-    """Run ``model`` on one object as pipeline ``profile`` says (``inference.requested.<model>``)."""
+    """Run ``model`` on one object as pipeline ``profile`` says (``inference.requested.<model>``).
+
+    A routing rule naming several models sends one request per model, each with its own
+    ``message_id`` (derived from the object version, the model and the pinned version).
+    """
 
     object: ObjectRef
     profile: RoutingSegment
@@ -119,6 +127,16 @@ class InferenceRequested(Envelope):
     # The sample this upload belongs to (a ZooScan scan, a FlowCam run, a UVP cast), as the
     # routing rule derived it; None when the rule maps uploads to no sample.
     sample_id: SampleId | None = None
+    model_version: ModelVersion | None = Field(
+        default=None,
+        description="the version to run (pinned by the routing rule, or its canary); "
+        "None: the version the worker serves by default",
+    )
+    primary: bool = Field(
+        default=True,
+        description="whether the model is the routing rule's first (primary) one: a sample's completion "
+        "and its EcoTaxa push follow the primary model's results",
+    )
 
 
 class LabelScore(_Frozen):
@@ -185,6 +203,14 @@ class InferenceCompleted(Envelope):
     # The crop of a one-particle image (flowcam), and the annotated preview of the frame or scan.
     crop_key: str | None = None
     preview_key: str | None = None
+    # Copied from the request, so that results can tell apart two versions of one model run on
+    # the same object and know which result counts for the sample.
+    requested_version: ModelVersion | None = Field(
+        default=None,
+        description="InferenceRequested.model_version: the version the routing rule asked for (None: the "
+        "worker's default); model_version is the one that ran",
+    )
+    primary: bool = Field(default=True, description="InferenceRequested.primary")
 
 
 class SampleManifestReceived(Envelope):

@@ -33,6 +33,14 @@ class ConsumerMetrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.queue_wait = Histogram(
+            "aquaflow_message_queue_wait_seconds",
+            "Time a message waited in its queue, from its publish (AMQP timestamp, whole seconds) to its "
+            "delivery to a stage; messages published without a timestamp are not counted.",
+            ["stage"],
+            registry=self.registry,
+            buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200),
+        )
         self.retries = Counter(
             "aquaflow_retries_total",
             "Messages sent to wait in a stage's retry queue, by stage and error code.",

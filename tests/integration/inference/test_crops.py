@@ -20,7 +20,7 @@ from aquaflow_inference.storage import ClientLimits, S3Storage
 from aquaflow_shared.topology import INFERENCE_COMPLETED
 from tests.integration.inference.conftest import Parts, request_for
 from tests.support.polling import eventually
-from tests.unit.inference.support import OnnxRuntimeRunner
+from tests.unit.inference.support import repository_model
 from training import gen_fish_scenes
 
 pytestmark = [pytest.mark.integration, pytest.mark.triton]
@@ -157,7 +157,7 @@ async def test_an_s3_outage_pauses_the_worker_and_the_upload_is_processed_once_s
     deps = Deps(
         reader=through,
         writer=through,
-        runner=OnnxRuntimeRunner(PLANKTON),
+        model=repository_model(PLANKTON)[0],
         probes=Probes(triton=model_ready, s3=s3_back),
         on_start=(through.open,),
         on_stop=(through.close,),

@@ -12,6 +12,7 @@ from aquaflow_inference.errors import CorruptImage, NotAnImage
 from aquaflow_inference.imaging import decode_image
 from aquaflow_inference.pipeline import run_inference
 from aquaflow_inference.triton_client import TritonModel
+from aquaflow_inference.triton_image_model import TritonImageModel
 from aquaflow_shared.contracts import ObjectRef
 from tests.integration.inference.conftest import request_for
 
@@ -20,8 +21,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.triton]
 
 @pytest.mark.parametrize("profile", ["flowcam", "zooscan"])
 async def test_the_classifier_handles_every_decodable_real_image(triton: Any, profile: str) -> None:
-    model = TritonModel(triton.grpc_url, "plankton_classifier", timeout_seconds=30)
-    await model.open(ready_timeout=30)
+    tensors = TritonModel(triton.grpc_url, "plankton_classifier", timeout_seconds=30)
+    await tensors.open(ready_timeout=30)
+    model = TritonImageModel(tensors)
     labels: Counter[str] = Counter()
     refused: list[str] = []
     try:
@@ -42,7 +44,7 @@ async def test_the_classifier_handles_every_decodable_real_image(triton: Any, pr
                 assert done.regions
                 labels.update(r.classification.label for r in done.regions if r.classification)
     finally:
-        await model.close()
+        await tensors.close()
     assert sorted(refused) == sorted(s.key for s in real_images() if s.corrupt)
     assert sum(labels.values()) >= len(real_images()) - len(refused)
-    assert set(labels) <= set(model.spec.labels)
+    assert set(labels) <= set(model.info.labels)

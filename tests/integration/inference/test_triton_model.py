@@ -9,7 +9,7 @@ import pytest
 
 from aquaflow_inference.errors import ModelRejectedInput
 from aquaflow_inference.triton_client import TritonModel
-from tests.unit.inference.support import OnnxRuntimeRunner, repository_spec
+from tests.unit.inference.support import repository_spec, repository_tensors
 
 pytestmark = [pytest.mark.integration, pytest.mark.triton]
 
@@ -19,6 +19,7 @@ async def test_the_spec_comes_from_triton_and_matches_the_repository(triton: Any
     await model.open(ready_timeout=30)
     try:
         assert model.spec == repository_spec("fish_detector")
+        assert model.versions == ("1",)
         assert await model.ready()
     finally:
         await model.close()
@@ -27,7 +28,7 @@ async def test_the_spec_comes_from_triton_and_matches_the_repository(triton: Any
 async def test_a_batch_over_max_batch_size_is_split_and_gives_onnx_runtimes_answers(triton: Any) -> None:
     model = TritonModel(triton.grpc_url, "plankton_classifier", timeout_seconds=30)
     await model.open(ready_timeout=30)
-    reference = OnnxRuntimeRunner("plankton_classifier")
+    reference = repository_tensors("plankton_classifier")
     batch = np.random.default_rng(7).normal(size=(70, 1, 64, 64)).astype(np.float32)
     try:
         served = await model.infer(batch)

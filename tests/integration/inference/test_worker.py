@@ -82,6 +82,31 @@ async def test_classifies_segments_and_dead_letters_what_cannot_be_read(parts: P
     assert all(m.headers[ATTEMPTS_HEADER] == 1 for m in dead), "bad input is dead-lettered at once, not retried"
 
 
+async def test_a_request_runs_the_version_it_names_and_one_nobody_serves_is_dead_lettered(
+    parts: Parts, triton: Any
+) -> None:
+    completed = await parts.rabbit.tap(parts.topology.events.name, INFERENCE_COMPLETED)
+    flowcam = sample("images/")
+    obj = parts.upload("versions/particle.png", flowcam.path.read_bytes())
+    plain = request_for(obj, profile="flowcam", model=PLANKTON)
+    pinned = plain.model_copy(update={"model_version": "1", "message_id": "v1" + plain.message_id[2:]})
+    unknown = plain.model_copy(update={"model_version": "7", "message_id": "v7" + plain.message_id[2:]})
+    async with create_app(parts.settings(PLANKTON, triton.grpc_url)):
+        await parts.publish(pinned)
+        await parts.publish(unknown)
+        await parts.publish(plain)
+        bodies = await eventually(completed.bodies, until=lambda b: len(b) >= 2, timeout=60)
+        (dead,) = await eventually(
+            lambda: parts.rabbit.queue_messages(parts.topology.dead_letter_queue.name), until=lambda m: len(m) >= 1
+        )
+    by_request = {b["requested_version"]: b for b in bodies}
+    assert (by_request["1"]["model_version"], by_request[None]["model_version"]) == ("1", "1")
+    assert by_request["1"]["message_id"] != by_request[None]["message_id"]  # two results, not a redelivery
+    assert by_request["1"]["classification"] == by_request[None]["classification"]
+    assert dead.headers[CODE_HEADER] == "unknown_model"
+    assert "plankton_classifier version '7' is not served; Triton serves ['1']" in str(dead.headers[REASON_HEADER])
+
+
 async def test_detection_and_tiles_workers(parts: Parts, triton: Any) -> None:
     """fish_detector and litter_tiles through Triton: the YOLOv8 output and the tile model's contract hold."""
     completed = await parts.rabbit.tap(parts.topology.events.name, INFERENCE_COMPLETED)

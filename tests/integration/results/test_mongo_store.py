@@ -99,9 +99,54 @@ async def test_tally_reads_labels_and_sizes(store: MongoStore) -> None:
     await store.results.save(result_document(scan(), T0, THRESHOLDS))
     await store.results.save(result_document(scan("scan8.png"), T0, THRESHOLDS))
     tally = await store.results.tally("lov", "scan7")
-    assert tally.processed == 2
-    assert sorted((r.label or "-", r.esd_px) for r in tally.objects)[:2] == [("-", 20.0), ("-", 20.0)]
-    assert len(tally.objects) == 6
+    assert len(tally.results) == 2
+    rows = [row for result in tally.results for row in result.rows]
+    assert sorted((r.label or "-", r.esd_px) for r in rows)[:2] == [("-", 20.0), ("-", 20.0)]
+    assert len(rows) == 6
+    assert {(r.model, r.version, r.primary, r.upload[1]) for r in tally.results} == {
+        ("plankton_classifier", "3", True, "scan7.png"),
+        ("plankton_classifier", "3", True, "scan8.png"),
+    }
+
+
+async def test_two_pinned_versions_of_a_model_are_two_results_of_one_object(store: MongoStore) -> None:
+    def pinned(version: str, primary: bool) -> dict[str, object]:
+        completed = particle().model_copy(
+            update={"requested_version": version, "model_version": version, "primary": primary}
+        )
+        return result_document(completed, T0, THRESHOLDS)
+
+    outcomes = [await store.results.save(d) for d in (pinned("2", True), pinned("3", False), pinned("3", False))]
+    assert [o.created for o in outcomes] == [True, True, False]
+    assert (await store.results.save(result_document(particle(), T0, THRESHOLDS))).created, "unpinned: a third"
+    # The filter reads the version that ran: the unpinned request ran the worker's default, "3".
+    found = await store.results.find(ResultQuery(tenant="lov", equals={"model_version": "3"}))
+    assert sorted((d["requested_version"] or "-", d["primary"]) for d in found.items) == [("-", True), ("3", False)]
+    tally = await store.results.tally("lov", "run1")
+    assert sorted((r.version, r.primary) for r in tally.results) == [("2", True), ("3", False), ("3", True)]
+
+
+async def test_the_unique_index_of_one_result_per_model_gives_way_to_the_versioned_one(
+    mongodb_url: str, database_name: str
+) -> None:
+    from pymongo import ASCENDING, AsyncMongoClient
+
+    from aquaflow_results.mongo import LEGACY_UNIQUE_INDEX, UNIQUE_INDEX
+
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_url)
+    legacy = ["object.bucket", "object.key", "object.etag", "object.version_id", "model"]
+    await client[database_name]["results"].create_index(
+        [(f, ASCENDING) for f in legacy], unique=True, name=LEGACY_UNIQUE_INDEX
+    )
+    await client.close()
+    store = MongoStore(mongodb_url, database_name, timeout_seconds=10)
+    await store.open()
+    try:
+        indexes = await store.database["results"].index_information()
+        assert UNIQUE_INDEX in indexes
+        assert LEGACY_UNIQUE_INDEX not in indexes
+    finally:
+        await store.close()
 
 
 async def test_samples_keep_manifest_over_upload_metadata_and_never_touch_push(store: MongoStore) -> None:
@@ -112,12 +157,13 @@ async def test_samples_keep_manifest_over_upload_metadata_and_never_touch_push(s
     sample = await samples.set_manifest("lov", "s1", {"station": "B"}, 4, source="s3://b/sample.json")
     assert sample["metadata"] == {"station": "B"}
     assert sample["expected_objects"] == 4
-    updated = await samples.set_aggregates("lov", "s1", {"processed": 4, "complete": True, "counts": {"a": 4}})
+    newer = {"processed": 4, "results_stored": 8, "complete": True, "counts": {"a": 4}}
+    updated = await samples.set_aggregates("lov", "s1", newer)
     assert updated is not None
     assert updated["completed_at"] is not None
     assert updated["push"] == {"state": "queued"}
-    # An older snapshot (fewer processed) cannot overwrite a newer one.
-    assert await samples.set_aggregates("lov", "s1", {"processed": 3, "complete": False}) is None
+    # An older snapshot (fewer results stored) cannot overwrite a newer one.
+    assert await samples.set_aggregates("lov", "s1", {"processed": 4, "results_stored": 7, "complete": False}) is None
     closed = await samples.close("lov", "s1", T0)
     again = await samples.close("lov", "s1", T0 + timedelta(days=1))
     assert closed is not None
@@ -164,3 +210,15 @@ async def test_an_unreachable_server_is_a_dependency_outage_until_it_answers(mon
     finally:
         await down.close()
         proxy.stop()
+
+
+async def test_a_sample_written_before_results_were_counted_per_model_takes_newer_figures(store: MongoStore) -> None:
+    await store.samples.ensure("lov", "old", {})
+    # As samples were stored before: `processed` counted every result, no `results_stored`.
+    await store.samples.collection.update_one(
+        {"_id": "lov:old"}, {"$set": {"processed": 5}, "$unset": {"results_stored": ""}}
+    )
+    assert await store.samples.set_aggregates("lov", "old", {"processed": 4, "results_stored": 4}) is None
+    updated = await store.samples.set_aggregates("lov", "old", {"processed": 5, "results_stored": 6})
+    assert updated is not None
+    assert updated["results_stored"] == 6

@@ -119,3 +119,50 @@ async def test_results_announced_to_no_subscriber_are_not_dead_letters(
         await eventually(unsubscribed, until=lambda t: 'outcome="unsubscribed",stage="unroutable"} 1.0' in t)
         dead = await rabbit.queue_messages(topology.dead_letter_queue.name)
     assert dead == []
+
+
+MULTI_MODEL_TABLE = """
+rules:
+  - name: flowcam-two-models
+    match: {bucket: plankton-flowcam}
+    profile: flowcam
+    models:
+      - {name: plankton_classifier, version: "2", canary: {version: "3", share: 0.5}}
+      - {name: fish_detector, profile: obsea}
+    sample: {from: key, pattern: "{sample}/**"}
+"""
+
+
+async def test_a_rule_with_two_models_fills_both_model_queues_and_counts_versions(
+    broker_settings: BrokerSettings, rabbit: RabbitAdmin, tmp_path: Path
+) -> None:
+    table = tmp_path / "routing.yaml"
+    table.write_text(MULTI_MODEL_TABLE, encoding="utf-8")
+    topology = Topology(prefix=broker_settings.prefix)
+    settings = RouterSettings(routing_table=table, broker=broker_settings, http=ObservabilitySettings(port=0))
+    app = create_app(settings)
+    uploads = [received("plankton-flowcam", f"run-9/cell-{n:02d}.png") for n in range(12)]
+    classifier_queue = topology.inference_queue("plankton_classifier").name
+    detector_queue = topology.inference_queue("fish_detector").name
+    async with app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router") as client:
+        for event in uploads:
+            await rabbit.publish(topology.events.name, OBJECT_RECEIVED, event.model_dump_json().encode())
+        # Redelivered (a replay): the same requests again, with the same versions and ids.
+        await rabbit.publish(topology.events.name, OBJECT_RECEIVED, uploads[0].model_dump_json().encode())
+        classified = await eventually(lambda: rabbit.queue_messages(classifier_queue), until=lambda m: len(m) == 13)
+        detected = await eventually(lambda: rabbit.queue_messages(detector_queue), until=lambda m: len(m) == 13)
+        metrics = (await client.get("/metrics")).text
+
+    to_classifier = [json.loads(m.body) for m in classified]
+    to_detector = [json.loads(m.body) for m in detected]
+    assert {(r["profile"], r["primary"]) for r in to_classifier} == {("flowcam", True)}
+    assert {(r["profile"], r["primary"], r["model_version"]) for r in to_detector} == {("obsea", False, None)}
+    assert {r["sample_id"] for r in to_classifier + to_detector} == {"run-9"}
+    versions = {r["object"]["key"]: r["model_version"] for r in to_classifier}
+    assert set(versions.values()) == {"2", "3"}, "half the uploads, give or take, on the canary"
+    replayed = [r for r in to_classifier if r["object"]["key"] == uploads[0].object.key]
+    assert len({(r["message_id"], r["model_version"]) for r in replayed}) == 1
+    assert {m.message_id for m in classified}.isdisjoint({m.message_id for m in detected})
+    canary = sum(1 for r in to_classifier if r["model_version"] == "3")
+    assert f'aquaflow_router_requests_total{{model="plankton_classifier",version="3"}} {canary}.0' in metrics
+    assert 'aquaflow_router_requests_total{model="fish_detector",version="default"} 13.0' in metrics

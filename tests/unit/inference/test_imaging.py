@@ -130,6 +130,23 @@ def test_sixteen_bit_images_are_scaled_to_eight_bits_not_clipped() -> None:
     assert np.asarray(image).tolist() == [[0, 100, 255]]
 
 
+@pytest.mark.parametrize("bits", [10, 12, 14, 16])
+def test_sixteen_bit_images_are_scaled_by_the_range_of_their_sensor(bits: int) -> None:
+    """12-bit camera data divided by 257 came out as grey levels 0-15."""
+    full = (1 << bits) - 1
+    pixels = np.array([[0, (full + 1) // 4, (full + 1) // 2, full]], dtype=np.uint16)
+    image = decode_image(encoded(Image.fromarray(pixels), "PNG"), max_pixels=LIMIT)
+    assert image.mode == "L"
+    assert np.asarray(image).tolist() == [[0, 64, 128, 255]]
+
+
+def test_a_faint_sixteen_bit_frame_keeps_its_faint_contrast() -> None:
+    """Stretching min→0 and max→255 would turn ten levels of sensor noise into full contrast."""
+    pixels = np.array([[4000, 4010], [4005, 4010]], dtype=np.uint16)
+    image = decode_image(encoded(Image.fromarray(pixels), "PNG"), max_pixels=LIMIT)
+    assert np.asarray(image).tolist() == [[249, 250], [249, 250]]
+
+
 @pytest.mark.parametrize(
     "data", [b"", b"hello, this is a text file\n", b"%PDF-1.7\n" + bytes(200)], ids=["empty", "text", "pdf"]
 )

@@ -19,7 +19,7 @@ from aquaflow_shared.contracts import (
     Region,
 )
 from tests.support.messages import inference_request
-from tests.unit.inference.support import OnnxRuntimeRunner
+from tests.unit.inference.support import repository_model
 
 BUCKET = "aquaflow-crops"
 
@@ -70,6 +70,10 @@ def test_keys_are_scoped_by_tenant_sample_and_object_version() -> None:
     assert key_prefix(completed("zooscan")) == prefix  # deterministic: a redelivery writes the same keys
     newer = result.model_copy(update={"object": result.object.model_copy(update={"etag": "fedcba9876543210"})})
     assert key_prefix(newer) != prefix  # another version of the object never shares crops
+    pinned = [key_prefix(result.model_copy(update={"requested_version": v})) for v in ("2", "3")]
+    assert len({prefix, *pinned}) == 3  # nor do two pinned versions of the model
+    ran = result.model_copy(update={"model_version": "9"})
+    assert key_prefix(ran) == prefix  # the version that ran may change on a redelivery: keys may not
 
 
 @pytest.mark.parametrize(
@@ -119,6 +123,15 @@ def test_the_flowcam_particle_is_the_whole_image() -> None:
     assert rendered.completed.preview_key in files
 
 
+def test_a_uvp_vignette_is_its_own_crop() -> None:
+    image, pixels = scan()
+    rendered = render_outputs(
+        completed("uvp", classification=Classification(label="copepod", score=0.7)), image, BUCKET
+    )
+    files = {f.key: png(f.data) for f in rendered.files}
+    np.testing.assert_array_equal(np.asarray(files[rendered.completed.crop_key or ""]), pixels)
+
+
 def test_only_litter_tiles_are_cropped() -> None:
     image = Image.new("RGB", (200, 100), (30, 80, 120))
     tiles = [
@@ -156,7 +169,7 @@ def test_rendering_twice_gives_the_same_keys_and_bytes() -> None:
 
 
 async def test_a_real_scan_gives_one_vignette_per_region() -> None:
-    runner = OnnxRuntimeRunner("plankton_classifier")
+    model, _ = repository_model("plankton_classifier")
     pixels = np.full((300, 400), 230, dtype=np.uint8)
     yy, xx = np.mgrid[:300, :400]
     for cx, cy, r in [(80, 80, 30), (250, 120, 20)]:
@@ -164,7 +177,7 @@ async def test_a_real_scan_gives_one_vignette_per_region() -> None:
     image = Image.fromarray(pixels)
     obj = ObjectRef(bucket="plankton-in", key="scan.png", etag="0123456789abcdef")
     done = await run_inference(
-        inference_request(obj, profile="zooscan", model="plankton_classifier"), image, runner, max_regions=5
+        inference_request(obj, profile="zooscan", model="plankton_classifier"), image, model, max_regions=5
     )
     rendered = render_outputs(done, image, BUCKET)
     files = {f.key: png(f.data) for f in rendered.files}

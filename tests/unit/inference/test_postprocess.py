@@ -12,11 +12,19 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from aquaflow_inference.pipeline import run_inference
-from aquaflow_inference.postprocess import Floats, classify, count_labels, decode_yolov8, iou, non_max_suppression
-from aquaflow_inference.preprocess import Placement, Tensor, to_model_input
-from aquaflow_inference.spec import ModelSpec
+from aquaflow_inference.postprocess import (
+    Floats,
+    classify,
+    count_labels,
+    decode_yolov8,
+    iou,
+    non_max_suppression,
+    softmax,
+)
+from aquaflow_inference.preprocess import Placement, to_model_input
+from aquaflow_inference.triton_image_model import TritonImageModel
 from aquaflow_shared.contracts import Detection
-from tests.unit.inference.support import repository_spec, request_for
+from tests.unit.inference.support import OnnxTensorModel, repository_spec, request_for
 
 DETECTOR = repository_spec("fish_detector")
 ANCHORS = 2100
@@ -78,18 +86,6 @@ def yolo_layout_model(path: Path) -> Path:
     return path
 
 
-class ConstructedDetector:
-    """A ModelRunner over the constructed graph, run by ONNX Runtime."""
-
-    def __init__(self, path: Path, spec: ModelSpec) -> None:
-        self.spec = spec
-        self._session = ort.InferenceSession(str(path))
-
-    async def infer(self, batch: Tensor) -> Floats:
-        (output,) = self._session.run(["output0"], {"images": batch})
-        return np.asarray(output, dtype=np.float32)
-
-
 def as_tuples(detections: list[Detection]) -> list[tuple[str, float, tuple[float, ...]]]:
     return [(d.label, round(d.score, 4), (d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max)) for d in detections]
 
@@ -114,9 +110,9 @@ def test_decode_and_class_wise_nms_keep_exactly_the_expected_boxes(tmp_path: Pat
 
 
 async def test_the_obsea_pipeline_reports_detections_and_counts_per_species(tmp_path: Path) -> None:
-    runner = ConstructedDetector(yolo_layout_model(tmp_path / "planted.onnx"), DETECTOR)
+    tensors = OnnxTensorModel(DETECTOR, {"1": yolo_layout_model(tmp_path / "planted.onnx")})
     done = await run_inference(
-        request_for("obsea", "fish_detector"), Image.new("RGB", (640, 320)), runner, max_regions=10
+        request_for("obsea", "fish_detector"), Image.new("RGB", (640, 320)), TritonImageModel(tensors), max_regions=10
     )
     assert as_tuples(done.detections) == SURVIVORS
     assert done.counts == {"damselfish": 3, "sardine": 1, "seabream": 1}
@@ -184,6 +180,15 @@ def test_classification_carries_every_classs_score() -> None:
 def test_classification_refuses_scores_that_do_not_match_the_labels() -> None:
     with pytest.raises(ValueError, match="expected 3 class scores"):
         classify(np.zeros(4, np.float32), ("a", "b", "c"))
+
+
+def test_softmax_turns_logits_into_probabilities_row_by_row() -> None:
+    logits = np.array([[1.0, 2.0, 3.0], [1000.0, 1000.0, 0.0]], np.float32)
+    probabilities = softmax(logits)
+    expected = np.exp([1.0, 2.0, 3.0]) / np.exp([1.0, 2.0, 3.0]).sum()
+    assert probabilities[0] == pytest.approx(expected)
+    assert probabilities[1] == pytest.approx([0.5, 0.5, 0.0])  # large logits do not overflow
+    assert probabilities.dtype == np.float32
 
 
 def test_counts_are_per_label() -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 from aquaflow_devstack.samples import Sample, real_images
 from aquaflow_inference.imaging import decode_image
 from aquaflow_inference.preprocess import batch_inputs, border_colour, to_model_input
-from aquaflow_inference.spec import ModelSpec
+from aquaflow_inference.spec import PRESETS, ModelSpec, Normalisation
 from aquaflow_inference.tiling import tiles
 from tests.unit.inference.support import repository_spec
 from training.preprocess import classifier_input, letterbox, tile_input
@@ -28,8 +28,9 @@ def test_pad_square_fills_with_the_border_colour_then_inverts_and_normalises() -
     tensor, _ = to_model_input(Image.fromarray(pixels), PLANKTON)
     assert tensor.shape == (1, 64, 64)
     assert tensor.dtype == np.float32
-    background = ((1 - 200 / 255) - PLANKTON.mean[0]) / PLANKTON.std[0]
-    organism = ((1 - 20 / 255) - PLANKTON.mean[0]) / PLANKTON.std[0]
+    mean, std = PLANKTON.normalisation.mean[0], PLANKTON.normalisation.std[0]
+    background = ((1 - 200 / 255) - mean) / std
+    organism = ((1 - 20 / 255) - mean) / std
     # Padding above and below the image is background, not black.
     assert tensor[0, :16] == pytest.approx(background, abs=1e-5)
     assert tensor[0, 48:] == pytest.approx(background, abs=1e-5)
@@ -66,7 +67,7 @@ def test_boxes_found_in_the_model_input_map_back_to_the_original_pixels(spec: Mo
     pixels = np.full((height, width), 230, dtype=np.uint8)
     box = (width // 4, height // 3, width // 2, height // 2)  # x1, y1, x2, y2
     pixels[box[1] : box[3], box[0] : box[2]] = 0
-    model_spec = dataclasses.replace(spec, invert=False, mean=(0.0,), std=(1.0,))
+    model_spec = dataclasses.replace(spec, normalisation=Normalisation())
     tensor, placement = to_model_input(Image.fromarray(pixels).convert("RGB"), model_spec)
     dark = np.argwhere(tensor[0] < 0.25)  # the organism, not the grey 114 letterbox
     found = np.array([[dark[:, 1].min(), dark[:, 0].min(), dark[:, 1].max() + 1, dark[:, 0].max() + 1]], np.float32)
@@ -119,3 +120,53 @@ def test_the_real_images_include_odd_shapes() -> None:
     assert any(w < h for w, h in shapes)
     assert any(max(w, h) > 128 for w, h in shapes)  # several tiles per image for the litter model
     assert len(SOUND) > 100
+
+
+# Model forms: layout, colour order and normalisation as the config declares them.
+COLOURED = Image.fromarray(np.random.default_rng(3).integers(0, 256, size=(40, 60, 3), dtype=np.uint8))
+
+
+def test_nhwc_gives_the_nchw_tensor_with_channels_last() -> None:
+    nhwc = dataclasses.replace(TILES, layout="NHWC")
+    channels_first, _ = to_model_input(COLOURED, TILES)
+    channels_last, _ = to_model_input(COLOURED, nhwc)
+    assert channels_last.shape == (64, 64, 3)
+    assert channels_last.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(channels_last, np.transpose(channels_first, (1, 2, 0)))
+
+
+def test_bgr_reverses_the_channels_and_their_statistics_follow() -> None:
+    bgr = dataclasses.replace(TILES, color="bgr", normalisation=Normalisation())
+    rgb = dataclasses.replace(TILES, normalisation=Normalisation())
+    np.testing.assert_array_equal(to_model_input(COLOURED, bgr)[0], to_model_input(COLOURED, rgb)[0][::-1])
+
+
+@pytest.mark.parametrize(
+    ("name", "black", "white"),
+    [("unit", 0.0, 1.0), ("raw", 0.0, 255.0), ("minus_one_one", -1.0, 1.0)],
+)
+def test_named_normalisations_map_black_and_white(name: str, black: float, white: float) -> None:
+    spec = dataclasses.replace(PLANKTON, normalisation=PRESETS[name])
+    pixels = np.zeros((8, 8), dtype=np.uint8)
+    pixels[:, 4:] = 255
+    tensor, _ = to_model_input(Image.fromarray(pixels), dataclasses.replace(spec, height=8, width=8))
+    assert tensor[0, :, 0] == pytest.approx(black)
+    assert tensor[0, :, -1] == pytest.approx(white)
+
+
+def test_imagenet_normalises_each_channel() -> None:
+    spec = dataclasses.replace(TILES, normalisation=PRESETS["imagenet"])
+    tensor, _ = to_model_input(Image.new("RGB", (64, 64), (255, 0, 51)), spec)
+    expected = [(1.0 - 0.485) / 0.229, (0.0 - 0.456) / 0.224, (0.2 - 0.406) / 0.225]
+    assert tensor.reshape(3, -1).mean(axis=1) == pytest.approx(expected, abs=1e-5)
+    # The litter model's explicit mean and std are ImageNet's: the same tensors.
+    np.testing.assert_array_equal(to_model_input(COLOURED, spec)[0], to_model_input(COLOURED, TILES)[0])
+
+
+def test_a_scale_and_inversion_over_raw_pixels() -> None:
+    """aquaflow.scale 1 and invert: 255 − pixel, then (x − mean) / std."""
+    spec = dataclasses.replace(
+        PLANKTON, height=4, width=4, normalisation=Normalisation(denominator=1.0, invert=True, mean=(55.0,), std=(2.0,))
+    )
+    tensor, _ = to_model_input(Image.new("L", (4, 4), 5), spec)
+    assert tensor == pytest.approx(np.full((1, 4, 4), (250 - 55) / 2))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aquaflow_inference.tiling import litter_fraction, tiles
+from aquaflow_inference.tiling import label_fraction, tiles
 
 
 def test_tiles_cover_the_image_row_by_row_with_smaller_edge_tiles() -> None:
@@ -42,9 +42,10 @@ def test_a_tile_holds_the_pixels_of_its_box() -> None:
         np.testing.assert_array_equal(np.asarray(tile.image), pixels[y0:y1, x0:x1])
 
 
-def test_litter_fraction_weighs_tiles_by_their_area() -> None:
+def test_the_fraction_of_a_label_weighs_tiles_by_their_area() -> None:
     cut = tiles(Image.new("RGB", (300, 200)), 128)
     labels = ["litter", "water", "water", "water", "water", "litter"]
-    assert litter_fraction(cut, labels) == round((128 * 128 + 44 * 72) / (300 * 200), 4)
-    assert litter_fraction(cut, ["water"] * 6) == 0.0
-    assert litter_fraction(cut, ["litter"] * 6) == 1.0
+    assert label_fraction(cut, labels, "litter") == round((128 * 128 + 44 * 72) / (300 * 200), 4)
+    assert label_fraction(cut, labels, "water") == round(1 - (128 * 128 + 44 * 72) / (300 * 200), 4)
+    assert label_fraction(cut, ["water"] * 6, "litter") == 0.0
+    assert label_fraction(cut, ["litter"] * 6, "litter") == 1.0

@@ -10,7 +10,7 @@ from tritonclient.utils import InferenceServerException
 
 from aquaflow_devstack.ports import free_port
 from aquaflow_inference.errors import ModelRejectedInput, TritonBusy, TritonUnavailable
-from aquaflow_inference.triton_client import TritonModel, translate
+from aquaflow_inference.triton_client import TritonModel, VersionNotServed, translate
 from aquaflow_shared.errors import DependencyUnavailable, PermanentError, TransientError
 
 
@@ -26,6 +26,7 @@ def test_invalid_input_is_permanent() -> None:
     [
         ("StatusCode.UNAVAILABLE", "failed to connect to all addresses; last error: Connection refused"),
         ("StatusCode.UNAVAILABLE", "Request for unknown model: 'm' is not found"),
+        ("StatusCode.NOT_FOUND", "Request for unknown model: 'm' is not found"),  # Triton 2.51's status
         ("StatusCode.DEADLINE_EXCEEDED", "Deadline Exceeded"),
     ],
 )
@@ -54,6 +55,14 @@ def test_a_full_queue_and_failures_of_a_serving_triton_are_retried_a_bounded_num
     assert isinstance(error, TransientError)
     assert not isinstance(error, DependencyUnavailable)
     assert status in str(error)
+
+
+def test_a_version_triton_does_not_serve_is_for_the_caller_to_judge() -> None:
+    message = "Request for unknown model: 'm' version 3 is not found"
+    error = translate(InferenceServerException(message, status="StatusCode.NOT_FOUND"), "inference on m")
+    assert isinstance(error, VersionNotServed)
+    assert isinstance(error, TransientError)
+    assert not isinstance(error, DependencyUnavailable)
 
 
 async def test_opening_against_a_closed_port_gives_up_at_the_deadline() -> None:

@@ -94,6 +94,38 @@ def scan(
     )
 
 
+def detected_particle(
+    key: str = "run1/cell-001.png",
+    *,
+    labels: tuple[tuple[str, float], ...] = (("sardine", 0.9),),
+    sample_id: str | None = "run1",
+    etag: str = "e1",
+) -> InferenceCompleted:
+    """A detector run on the same FlowCam upload as ``particle``, as a rule's second model."""
+    obj = ObjectRef(bucket="plankton-flowcam", key=key, etag=etag)
+    detections = [
+        Detection(
+            label=label,
+            score=score,
+            box=BoundingBox(x_min=10 * i, y_min=2, x_max=10 * i + 9, y_max=20),
+            crop_key=f"crops/{key}/fish-{i}.png",
+        )
+        for i, (label, score) in enumerate(labels)
+    ]
+    return _completed(
+        obj,
+        "fish_detector",
+        "lov",
+        profile="obsea",
+        image_width=120,
+        image_height=80,
+        detections=detections,
+        sample_id=sample_id,
+        output_bucket="aquaflow-output",
+        primary=False,
+    )
+
+
 def frame(key: str = "cam/frame1.jpg") -> InferenceCompleted:
     obj = ObjectRef(bucket="obsea-frames", key=key, etag="e3")
     detections = [

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aquaflow_results.documents import result_document, result_event, result_id, summarize
+from aquaflow_results.documents import (
+    DeadLetterCopy,
+    failure_document,
+    result_document,
+    result_event,
+    result_id,
+    summarize,
+)
 from aquaflow_results.objects import object_id, result_objects
 from aquaflow_results.thresholds import ConfidenceThresholds
+from aquaflow_shared.contracts import InferenceRequested, derive_id
 from tests.unit.results.factories import drone, frame, particle, scan
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -89,3 +97,36 @@ def test_event_names_the_sample() -> None:
 def test_summary_counts_regions_and_measures() -> None:
     assert summarize(scan())["regions"] == 3
     assert summarize(drone())["litter_fraction"] == 0.5
+
+
+def test_a_pinned_version_is_part_of_a_results_identity() -> None:
+    unpinned = particle()
+    v2 = particle().model_copy(update={"requested_version": "2", "model_version": "2"})
+    v3 = particle().model_copy(update={"requested_version": "3", "model_version": "3", "primary": False})
+    # Unpinned requests keep the ids results always had: one per object version and model.
+    assert result_id(unpinned) == derive_id("result", *unpinned.object.identity, "plankton_classifier")
+    assert len({result_id(unpinned), result_id(v2), result_id(v3)}) == 3
+    assert object_id(v2, 0) != object_id(v3, 0)
+    assert object_id(unpinned, 0) == object_id(particle(), 0)
+    stored = result_document(v3, NOW, ConfidenceThresholds())
+    assert (stored["model_version"], stored["requested_version"], stored["primary"]) == ("3", "3", False)
+    assert result_event(v3, NOW).model_version == "3"
+
+
+def test_a_failed_request_is_keyed_by_the_result_it_would_have_had() -> None:
+    completed = particle().model_copy(update={"requested_version": "3", "primary": False})
+    request = InferenceRequested(
+        message_id="m" * 16,
+        correlation_id=completed.correlation_id,
+        tenant=completed.tenant,
+        object=completed.object,
+        profile=completed.profile,
+        model=completed.model,
+        route=completed.route,
+        sample_id=completed.sample_id,
+        model_version="3",
+        primary=False,
+    )
+    failed = failure_document(request, DeadLetterCopy(b"{}", "corrupt_image", "truncated"), NOW)
+    assert failed["_id"] == result_id(completed)
+    assert (failed["model"], failed["requested_version"], failed["primary"]) == ("plankton_classifier", "3", False)

@@ -6,12 +6,13 @@ import csv
 import io
 import re
 import zipfile
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from aquaflow_devstack.samples import sample_root
-from aquaflow_results.ecotaxa.package import assemble_package, build_package, image_refs
+from aquaflow_results.ecotaxa.package import assemble_package, build_package, image_refs, pushed_results
 from tests.unit.results_ecotaxa.factories import entry, png, result, sample, tiff
 
 QA_DATA = sample_root()
@@ -240,3 +241,35 @@ def test_text_cells_stay_on_one_line() -> None:
     record = _records(rows)[0]
     assert record["sample_ship"] == "Sagitta III new line"
     assert record["sample_comment"] == 'he said "hi"'
+
+
+def test_only_the_primary_models_objects_are_pushed_one_result_per_upload() -> None:
+    later = datetime(2024, 6, 12, 11, 0, tzinfo=UTC)
+    classifier = result("scans/m106_1.tif", [entry("clf_0000", 0)])
+    detector = {
+        **result("scans/m106_1.tif", [entry("det_0000", 0, label="sardine")]),
+        "_id": "result-detector",
+        "model": "fish_detector",
+        "primary": False,
+    }
+    # Replayed after the rule's pinned version changed: the rerun replaces the first result.
+    first_run = result("scans/m106_2.tif", [entry("old_0000", 0)])
+    rerun = {**result("scans/m106_2.tif", [entry("new_0000", 0)]), "_id": "result-rerun", "stored_at": later}
+    crops = {name: png() for name in ("clf_0000", "det_0000", "old_0000", "new_0000")}
+    results = [detector, rerun, classifier, first_run]
+
+    package = assemble_package(sample(), results, crops)
+
+    assert set(package.object_ids) == {"clf_0000", "new_0000"}
+    assert {ref.object_id for ref in image_refs(results)} == {"clf_0000", "new_0000"}
+    assert [r["_id"] for r in pushed_results(results)] == ["result-rerun", "result-scans/m106_1.tif"]
+
+
+def test_a_canarys_results_are_pushed_beside_the_pinned_versions() -> None:
+    pinned = {**result("scans/m106_1.tif", [entry("v2_0000", 0)]), "model_version": "2", "primary": True}
+    canary = {**result("scans/m106_2.tif", [entry("v3_0000", 0)]), "model_version": "3", "primary": True}
+    _, _, rows, _ = _parse(build_package(sample(), [pinned, canary], {"v2_0000": png(), "v3_0000": png()}))
+    assert sorted((r["object_id"], r["process_model_version"]) for r in _records(rows)) == [
+        ("v2_0000", "2"),
+        ("v3_0000", "3"),
+    ]

@@ -62,17 +62,17 @@ def received(bucket: str, key: str, **metadata: str) -> ObjectReceived:
 def test_each_rule_maps_an_upload_to_its_sample(
     bucket: str, key: str, metadata: dict[str, str], sample: str | None
 ) -> None:
-    event, routing_key = plan(received(bucket, key, **metadata), TABLE)
+    [(event, routing_key)] = plan(received(bucket, key, **metadata), TABLE)
     assert isinstance(event, InferenceRequested)
     assert event.sample_id == sample
     assert routing_key == f"inference.requested.{event.model}"
 
 
 def test_sample_manifests_become_manifest_events_whatever_the_bucket() -> None:
-    event, routing_key = plan(received("plankton-flowcam", "runs/R042/Sample.JSON"), TABLE)
+    [(event, routing_key)] = plan(received("plankton-flowcam", "runs/R042/Sample.JSON"), TABLE)
     assert isinstance(event, SampleManifestReceived)
     assert routing_key == "sample.manifest"
-    again, _ = plan(received("plankton-flowcam", "runs/R042/Sample.JSON"), TABLE)
+    [(again, _)] = plan(received("plankton-flowcam", "runs/R042/Sample.JSON"), TABLE)
     assert again.message_id == event.message_id
 
 

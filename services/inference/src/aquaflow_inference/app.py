@@ -6,9 +6,9 @@ from typing import Any
 
 from faststream.asgi import AsgiFastStream
 
-from aquaflow_inference.deps import Deps, MeasuredModel, production_deps
+from aquaflow_inference.deps import Deps, MeasuredModel, measured_versions, production_deps
+from aquaflow_inference.drift_watch import drift_watch, watch_default_version
 from aquaflow_inference.metrics import InferenceMetrics
-from aquaflow_inference.pipeline import ModelRunner
 from aquaflow_inference.service import Limits, Output, infer_object
 from aquaflow_inference.settings import InferenceSettings
 from aquaflow_shared.broker import create_broker, publish_event, topology_of
@@ -31,13 +31,16 @@ def create_app(settings: InferenceSettings, deps: Deps | None = None) -> AsgiFas
     broker_settings = settings.broker.model_copy(update={"prefetch": settings.max_in_flight})
     broker = create_broker(broker_settings, metrics.registry, service="inference")
     topology = topology_of(settings.broker)
-    runner: ModelRunner = MeasuredModel(deps.runner, inference_metrics)
+    model = MeasuredModel(deps.model, inference_metrics)
+    versions = measured_versions(deps, inference_metrics)
+    # What the default version sees and says, against the reference kept with the model (docs/drift.md).
+    versions = watch_default_version(versions, drift_watch(settings.model, settings.drift, inference_metrics.drift))
     limits = Limits(settings.max_image_pixels, settings.max_regions, settings.segment_grey_threshold)
     output = Output(settings.output_bucket, deps.writer) if settings.output_bucket else None
 
     async def on_inference_requested(delivery: Delivery) -> dict[str, Any]:
         request = decode(InferenceRequested, delivery.body)
-        completed = await infer_object(request, deps.reader, runner, limits, output)
+        completed = await infer_object(request, deps.reader, model, limits, output, versions=versions)
         await publish_event(broker, topology, completed, INFERENCE_COMPLETED)
         found = len(completed.regions) + len(completed.detections)
         inference_metrics.images.labels(request.profile).inc()
@@ -49,6 +52,7 @@ def create_app(settings: InferenceSettings, deps: Deps | None = None) -> AsgiFas
             "sample_id": request.sample_id,
             "objects": found,
             "label": completed.classification.label if completed.classification else None,
+            "model_version": completed.model_version,
             "preview_key": completed.preview_key,
             "inference_ms": completed.inference_ms,
         }
@@ -83,7 +87,7 @@ def create_app(settings: InferenceSettings, deps: Deps | None = None) -> AsgiFas
         if unavailable_at_start:
             consumer.pause(unavailable_at_start[0])
         elif not await deps.probes.triton():
-            consumer.pause("triton")
+            consumer.pause(deps.probes.model_server)
 
     return service_app(
         broker,
@@ -92,7 +96,7 @@ def create_app(settings: InferenceSettings, deps: Deps | None = None) -> AsgiFas
         consumers=[consumer],
         downstream=[topology.results_queue()],
         after_startup=[wait_for_dependencies],
-        extra_checks=[("triton_model", deps.probes.triton), ("s3", deps.probes.s3)],
+        extra_checks=[(f"{deps.probes.model_server}_model", deps.probes.triton), ("s3", deps.probes.s3)],
         on_startup=[start],
         after_shutdown=[stop],
     )

@@ -1,6 +1,8 @@
 """The adapters a worker runs on, bundled so tests can hand the app their own.
 
-``production_deps`` builds the real ones: Triton over gRPC and S3 through aiobotocore.
+``production_deps`` builds the real ones: the model served by Triton over gRPC, or by a
+DEEPaaS module over HTTP (``settings.backend``; either an ``ImageModel``, model_port.py),
+and S3 through aiobotocore.
 ``Probes`` tell whether each dependency answers again after an outage
 (``DependencyUnavailable.dependency`` names which one to poll).
 """
@@ -8,17 +10,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from PIL import Image
+
+from aquaflow_inference.deepaas_client import DEPENDENCY as DEEPAAS
+from aquaflow_inference.deepaas_model import deepaas_image_model
 from aquaflow_inference.metrics import InferenceMetrics
-from aquaflow_inference.pipeline import ModelRunner
-from aquaflow_inference.postprocess import Floats
-from aquaflow_inference.preprocess import Tensor
+from aquaflow_inference.model_port import ImageModel, ModelInfo
+from aquaflow_inference.service import VersionChooser, one_version
 from aquaflow_inference.settings import InferenceSettings
-from aquaflow_inference.spec import ModelSpec
 from aquaflow_inference.storage import ClientLimits, ObjectReader, ObjectWriter, S3Storage
 from aquaflow_inference.triton_client import TritonModel
+from aquaflow_inference.triton_image_model import TritonImageModel
+from aquaflow_shared.contracts import Classification, Detection
 
 Probe = Callable[[], Awaitable[bool]]
 Hook = Callable[[], Awaitable[None]]
@@ -28,52 +34,70 @@ Hook = Callable[[], Awaitable[None]]
 class Probes:
     """``async () -> bool`` per dependency: True once it answers again."""
 
-    triton: Probe
+    triton: Probe  # the model's server, whichever backend it is (``model_server`` names it)
     s3: Probe
+    # The dependency the model's server is paused on: "triton", or "deepaas" for a DEEPaaS module.
+    model_server: str = "triton"
 
     def by_dependency(self) -> dict[str, Probe]:
         """Keyed as ``DependencyUnavailable.dependency`` names them."""
-        return {"triton": self.triton, "s3": self.s3}
+        return {self.model_server: self.triton, "s3": self.s3}
 
 
 @dataclass(frozen=True)
 class Deps:
     reader: ObjectReader
     writer: ObjectWriter  # used only when settings name an output bucket
-    runner: ModelRunner
+    model: ImageModel
     probes: Probes
+    # The model pinned to the version a request names; unset: only model.info.version is served.
+    versions: VersionChooser | None = None
     # Run in order in the app's lifespan, before any message is consumed / after the broker stops.
     on_start: tuple[Hook, ...] = field(default=())
     on_stop: tuple[Hook, ...] = field(default=())
 
 
 class MeasuredModel:
-    """A ModelRunner that reports each call's rows and duration."""
+    """An ImageModel that reports each call's images and duration (preprocessing and answer included)."""
 
-    def __init__(self, model: ModelRunner, metrics: InferenceMetrics) -> None:
+    def __init__(self, model: ImageModel, metrics: InferenceMetrics) -> None:
         self._model = model
         self._metrics = metrics
 
     @property
-    def spec(self) -> ModelSpec:
-        return self._model.spec
+    def info(self) -> ModelInfo:
+        return self._model.info
 
-    async def infer(self, batch: Tensor) -> Floats:
-        self._metrics.batch_rows.observe(len(batch))
+    async def classify(self, images: Sequence[Image.Image]) -> list[Classification]:
+        if not images:
+            return []
+        self._metrics.batch_rows.observe(len(images))
         started = time.perf_counter()
         try:
-            return await self._model.infer(batch)
+            return await self._model.classify(images)
+        finally:
+            self._metrics.triton_seconds.observe(time.perf_counter() - started)
+
+    async def detect(self, image: Image.Image) -> list[Detection]:
+        self._metrics.batch_rows.observe(1)
+        started = time.perf_counter()
+        try:
+            return await self._model.detect(image)
         finally:
             self._metrics.triton_seconds.observe(time.perf_counter() - started)
 
 
+def measured_versions(deps: Deps, metrics: InferenceMetrics) -> VersionChooser:
+    """The deps' version chooser, each model it gives measured."""
+    choose = deps.versions or one_version(deps.model)
+
+    async def measured(wanted: str | None) -> ImageModel:
+        return MeasuredModel(await choose(wanted), metrics)
+
+    return measured
+
+
 def production_deps(settings: InferenceSettings) -> Deps:
-    triton = TritonModel(
-        settings.triton_grpc_url,
-        settings.model,
-        timeout_seconds=settings.triton_timeout_seconds,
-        probe_timeout_seconds=settings.probe_timeout_seconds,
-    )
     storage = S3Storage(
         settings.s3,
         ClientLimits(
@@ -83,18 +107,54 @@ def production_deps(settings: InferenceSettings) -> Deps:
         ),
     )
 
+    async def s3_ready() -> bool:
+        return await storage.reachable(settings.output_bucket, settings.probe_timeout_seconds)
+
+    if settings.backend == "deepaas":
+        return _deepaas_deps(settings, storage, s3_ready)
+    triton = TritonModel(
+        settings.triton_grpc_url,
+        settings.model,
+        timeout_seconds=settings.triton_timeout_seconds,
+        probe_timeout_seconds=settings.probe_timeout_seconds,
+    )
+
     async def open_triton() -> None:
         # No waiting here: the consumer starts paused until the model is ready (its probe).
         triton.connect()
 
-    async def s3_ready() -> bool:
-        return await storage.reachable(settings.output_bucket, settings.probe_timeout_seconds)
+    model = TritonImageModel(triton)
+    return Deps(
+        reader=storage,
+        writer=storage,
+        model=model,
+        versions=model.version,
+        probes=Probes(triton=triton.ready, s3=s3_ready),
+        on_start=(storage.open, open_triton),
+        on_stop=(triton.close, storage.close),
+    )
+
+
+def _deepaas_deps(settings: InferenceSettings, storage: S3Storage, s3_ready: Probe) -> Deps:
+    """The model served by a DEEPaaS module, as config/deepaas/<model>.yaml declares it."""
+    model = deepaas_image_model(
+        settings.model,
+        settings.deepaas_config_dir,
+        url=settings.deepaas_url,
+        concurrency=settings.deepaas_concurrency,
+        probe_timeout_seconds=settings.probe_timeout_seconds,
+    )
+
+    async def open_deepaas() -> None:
+        # No waiting here either: the consumer starts paused until the module is served.
+        model.client.open()
 
     return Deps(
         reader=storage,
         writer=storage,
-        runner=triton,
-        probes=Probes(triton=triton.ready, s3=s3_ready),
-        on_start=(storage.open, open_triton),
-        on_stop=(triton.close, storage.close),
+        model=model,
+        versions=model.version,
+        probes=Probes(triton=model.ready, s3=s3_ready, model_server=DEEPAAS),
+        on_start=(storage.open, open_deepaas),
+        on_stop=(model.client.close, storage.close),
     )

@@ -1,10 +1,42 @@
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class DriftMetrics:
+    """How far what a model sees and says has moved from its reference (docs/drift.md)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.score = Gauge(
+            "aquaflow_model_drift_score",
+            "Effect size of the latest drift test of a signal against the model's reference, 0..1 "
+            "(Kolmogorov-Smirnov distance; Cramér's V for class_mix).",
+            ["model", "signal"],
+            registry=registry,
+        )
+        self.detected = Gauge(
+            "aquaflow_model_drift_detected",
+            "1 while the latest drift test of a signal rejects the reference (p-value below the configured level).",
+            ["model", "signal"],
+            registry=registry,
+        )
+        self.p_value = Gauge(
+            "aquaflow_model_drift_p_value",
+            "p-value of the latest drift test of a signal.",
+            ["model", "signal"],
+            registry=registry,
+        )
+        self.observations = Counter(
+            "aquaflow_model_drift_observations_total",
+            "Values of a signal added to the model's drift window.",
+            ["model", "signal"],
+            registry=registry,
+        )
 
 
 class InferenceMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.drift = DriftMetrics(registry)
         self.images = Counter(
             "aquaflow_inference_images_total", "Images run through a model, by profile.", ["profile"], registry=registry
         )

@@ -6,11 +6,15 @@ objects again (an overwrite, not a duplicate)::
     <tenant>/<sample_id or _unsampled>/<version>/<stem>_<index:04d>.png   one per region of interest
     <tenant>/<sample_id or _unsampled>/<version>/preview.png              the annotated frame or scan
 
-``version`` is a hash of the object version (bucket, key, ETag, version id) and the model,
-so two uploads of one name, or one upload run by two models, never share crops; ``stem``
-is the uploaded file's name without its extension, reduced to characters every S3 server
-and EcoTaxa's file names accept. ``index`` is the region's index (zooscan, litter) or the
-detection's rank (obsea, best score first); the flowcam particle is index 0.
+``version`` is a hash of the object version (bucket, key, ETag, version id), the model and
+the model version the request pinned (if any), so two uploads of one name, or one upload
+run by two models or two pinned versions of one, never share crops; ``stem`` is the
+uploaded file's name without its extension, reduced to characters every S3 server and
+EcoTaxa's file names accept. ``index`` is the region's index (zooscan, litter) or the
+detection's rank (obsea, best score first); a vignette's (flowcam, uvp) is 0.
+
+What is cropped follows the result's shape and its profile (profiles.py): every region that
+is an object, with the profile's margin; every detection; or the whole vignette.
 """
 
 from __future__ import annotations
@@ -23,8 +27,7 @@ from PIL import Image
 
 from aquaflow_inference.crops import crop, encode_png
 from aquaflow_inference.preview import Mark, annotate
-from aquaflow_inference.segmentation import CROP_MARGIN
-from aquaflow_inference.tiling import LITTER_LABEL
+from aquaflow_inference.profiles import PROFILES
 from aquaflow_shared.contracts import Classification, InferenceCompleted, Region, derive_id
 
 UNSAMPLED = "_unsampled"
@@ -34,7 +37,7 @@ MAX_STEM = 64
 # (clipped at the scan's edge), as ZooProcess vignettes do: the outline stays whole and the
 # validator sees the organism against its background. It is the margin of the crops the
 # classifier sees, so EcoTaxa shows exactly what was classified.
-VIGNETTE_MARGIN = CROP_MARGIN
+VIGNETTE_MARGIN = PROFILES["zooscan"].crop_margin
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ class Rendered:
 
 
 def key_prefix(result: InferenceCompleted) -> str:
-    version = derive_id("outputs", *result.object.identity, result.model)[:16]
+    pinned = (result.requested_version,) if result.requested_version is not None else ()
+    version = derive_id("outputs", *result.object.identity, result.model, *pinned)[:16]
     return f"{result.tenant}/{result.sample_id or UNSAMPLED}/{version}"
 
 
@@ -73,42 +77,49 @@ def render_outputs(result: InferenceCompleted, image: Image.Image, bucket: str) 
         files.append(OutputFile(key, encode_png(picture)))
         return key
 
+    margin, object_label = _crop_rules(result.profile)
     update: dict[str, object] = {"output_bucket": bucket}
-    if result.profile == "flowcam":
-        # One particle per image: the particle's crop is the image itself.
-        update["crop_key"] = add(crop_key(prefix, stem, 0), image)
-    elif result.profile in ("zooscan", "litter"):
-        margin = VIGNETTE_MARGIN if result.profile == "zooscan" else 0
+    if result.regions:
         update["regions"] = [
             r.model_copy(update={"crop_key": add(crop_key(prefix, stem, r.index), crop(image, r.box, margin=margin))})
-            if _is_object(result.profile, r)
+            if _is_object(object_label, r)
             else r
             for r in result.regions
         ]
-    else:
+    elif result.detections:
         update["detections"] = [
             d.model_copy(update={"crop_key": add(crop_key(prefix, stem, i), crop(image, d.box))})
             for i, d in enumerate(result.detections)
         ]
+    elif result.classification is not None:
+        # One organism per image: the vignette is its crop.
+        update["crop_key"] = add(crop_key(prefix, stem, 0), image)
     update["preview_key"] = add(f"{prefix}/{PREVIEW_NAME}", annotate(image, marks(result)))
     return Rendered(result.model_copy(update=update), files)
 
 
-def _is_object(profile: str, region: Region) -> bool:
-    """Every ZooScan region is an organism; of a drone image's tiles only the litter counts."""
-    if profile == "litter":
-        return region.classification is not None and region.classification.label == LITTER_LABEL
-    return True
+def _crop_rules(profile_name: str) -> tuple[int, str | None]:
+    """The profile's crop margin and its one object class (none for a profile the pipeline refused)."""
+    profile = PROFILES.get(profile_name)
+    return (profile.crop_margin, profile.object_label) if profile is not None else (0, None)
+
+
+def _is_object(object_label: str | None, region: Region) -> bool:
+    """Every region is an object, unless the profile names the one class that is (litter tiles)."""
+    if object_label is None:
+        return True
+    return region.classification is not None and region.classification.label == object_label
 
 
 def marks(result: InferenceCompleted) -> list[Mark]:
     """What the preview shows: each region of interest with its label and score."""
     if result.classification is not None:
         return [Mark(None, _caption(result.classification), result.classification.label)]
+    _, object_label = _crop_rules(result.profile)
     found = [
         Mark(r.box, f"{r.index}: {_caption(r.classification)}", r.classification.label)
         for r in result.regions
-        if r.classification is not None and _is_object(result.profile, r)
+        if r.classification is not None and _is_object(object_label, r)
     ]
     found += [Mark(d.box, f"{d.label} {d.score:.2f}", d.label) for d in result.detections]
     return found

@@ -15,8 +15,15 @@ TOP_K = 3
 MAX_DETECTIONS = 300
 
 
+def softmax(logits: Floats) -> Floats:
+    """Class probabilities from a model that returns logits, along the last axis."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    result: Floats = (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return result
+
+
 def classify(probabilities: Floats, labels: tuple[str, ...], top_k: int = TOP_K) -> Classification:
-    """The best ``top_k`` classes, best first, and every class's score (the model's softmax output)."""
+    """The best ``top_k`` classes, best first, and every class's score (probabilities, softmax applied)."""
     if probabilities.shape != (len(labels),):
         raise ValueError(f"expected {len(labels)} class scores, got shape {probabilities.shape}")
     scores = [float(np.clip(p, 0.0, 1.0)) for p in probabilities]

@@ -58,19 +58,25 @@ def _pad_square(image: Image.Image) -> Image.Image:
 
 
 def _normalise(pixels: npt.NDArray[np.uint8], spec: ModelSpec) -> Tensor:
-    scaled = pixels.astype(np.float32) / 255.0
+    norm = spec.normalisation
+    scaled = pixels.astype(np.float32) * norm.numerator / norm.denominator
     if scaled.ndim == 2:
         scaled = scaled[:, :, None]
-    if spec.invert:
-        scaled = 1.0 - scaled
+    if spec.color == "bgr":
+        scaled = scaled[:, :, ::-1]
+    if norm.invert:
+        scaled = norm.full_scale - scaled
     chw = np.transpose(scaled, (2, 0, 1))
-    mean = np.asarray(spec.mean, dtype=np.float32).reshape(-1, 1, 1)
-    std = np.asarray(spec.std, dtype=np.float32).reshape(-1, 1, 1)
-    return np.ascontiguousarray((chw - mean) / std, dtype=np.float32)
+    mean = np.asarray(norm.mean, dtype=np.float32).reshape(-1, 1, 1)
+    std = np.asarray(norm.std, dtype=np.float32).reshape(-1, 1, 1)
+    normalised = (chw - mean) / std
+    if spec.layout == "NHWC":
+        normalised = np.transpose(normalised, (1, 2, 0))
+    return np.ascontiguousarray(normalised, dtype=np.float32)
 
 
 def to_model_input(image: Image.Image, spec: ModelSpec) -> tuple[Tensor, Placement]:
-    """One image → one input tensor [C, H, W] and where the image sits in it."""
+    """One image → one input tensor ([C, H, W] or [H, W, C] as the model's layout) and where the image sits in it."""
     converted = image.convert("L" if spec.color == "gray" else "RGB")
     width, height = converted.size
     if spec.resize == "pad_square":

@@ -1,15 +1,23 @@
-"""The inference use case: one request in, its object read, decoded and run, its crops written, one result out."""
+"""The inference use case: one request in, its object read, decoded and run, its crops written, one result out.
+
+A request may name the model version to run (``model_version``); the worker's backend says
+which versions it serves (``VersionChooser``), so one naming a version nobody serves is
+refused before anything is downloaded.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from PIL import Image
 
+from aquaflow_inference.errors import UnknownModel
 from aquaflow_inference.imaging import decode_image
+from aquaflow_inference.model_port import ImageModel
 from aquaflow_inference.outputs import OutputFile, render_outputs
-from aquaflow_inference.pipeline import ModelRunner, check_request, run_inference
+from aquaflow_inference.pipeline import check_request, run_inference
 from aquaflow_inference.storage import ObjectReader, ObjectWriter
 from aquaflow_shared.contracts import InferenceCompleted, InferenceRequested
 from aquaflow_shared.errors import PermanentError
@@ -17,6 +25,22 @@ from aquaflow_shared.errors import PermanentError
 PNG = "image/png"
 # Crops of one message written at once; the client's connection pool is shared by all messages.
 WRITES_PER_MESSAGE = 8
+
+
+# The model pinned to the version a request names; None: the version served by default now.
+VersionChooser = Callable[[str | None], Awaitable[ImageModel]]
+
+
+def one_version(model: ImageModel) -> VersionChooser:
+    """For a backend that serves a single version: that one, or a refusal that names it."""
+
+    async def choose(wanted: str | None) -> ImageModel:
+        if wanted is None or wanted == model.info.version:
+            return model
+        info = model.info
+        raise UnknownModel(f"{info.name} version {wanted!r} is not served; this worker serves {info.version!r}")
+
+    return choose
 
 
 @dataclass(frozen=True)
@@ -37,11 +61,15 @@ class Output:
 async def infer_object(
     request: InferenceRequested,
     reader: ObjectReader,
-    runner: ModelRunner,
+    model: ImageModel,
     limits: Limits,
     output: Output | None = None,
+    *,
+    versions: VersionChooser | None = None,
 ) -> InferenceCompleted:
-    check_request(request, runner.spec)  # before downloading anything
+    # Before downloading anything: the model, the profile and the version must fit.
+    check_request(request, model.info)
+    pinned = await (versions or one_version(model))(request.model_version)
     data = await reader.read(request.object)
     # Decoding a large scan is CPU work: keep it off the event loop the other messages share.
     try:
@@ -51,7 +79,7 @@ async def infer_object(
         where = f"s3://{request.object.bucket}/{request.object.key}"
         raise PermanentError(f"{where}: {refused.reason}", code=refused.code) from refused
     completed = await run_inference(
-        request, image, runner, max_regions=limits.max_regions, grey_threshold=limits.grey_threshold
+        request, image, pinned, max_regions=limits.max_regions, grey_threshold=limits.grey_threshold
     )
     if output is None:
         return completed

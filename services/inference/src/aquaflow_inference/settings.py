@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aquaflow_inference.drift_settings import DriftSettings
 from aquaflow_shared.contracts import RoutingSegment
 from aquaflow_shared.settings import BrokerSettings, ObservabilitySettings, S3Settings
 
@@ -12,8 +16,16 @@ class InferenceSettings(BaseSettings):
 
     # The one model this worker serves; each model has its own queue and workers.
     model: RoutingSegment
+    # What serves the model: Triton (its configuration in model_repository/), or a DEEPaaS
+    # module declared in <deepaas_config_dir>/<model>.yaml (docs/model-contract.md, "DEEPaaS").
+    backend: Literal["triton", "deepaas"] = "triton"
     triton_grpc_url: str = "127.0.0.1:8001"
     triton_timeout_seconds: float = Field(default=30.0, gt=0)
+    deepaas_config_dir: Path = Path("config/deepaas")
+    # The DEEPaaS API's base URL (http://host:5000); unset: the declaration's endpoint.
+    deepaas_url: str | None = None
+    # Requests sent to the DEEPaaS module at once (its server's --workers); unset: the declaration's.
+    deepaas_concurrency: int | None = Field(default=None, ge=1)
     # Messages processed at once (the broker prefetch). Many concurrent Triton calls
     # are what lets Triton's dynamic batcher form batches across uploads.
     max_in_flight: int = Field(default=32, ge=1)
@@ -32,6 +44,7 @@ class InferenceSettings(BaseSettings):
     s3_max_connections: int = Field(default=64, ge=1)
     # How long a probe of Triton or S3 may take before the dependency counts as still down.
     probe_timeout_seconds: float = Field(default=5.0, gt=0)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     http: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

@@ -24,12 +24,13 @@ def tiles(image: Image.Image, size: int) -> list[Tile]:
     return found
 
 
+# The drone survey's object class: its tiles are the objects, its share of the area is measured.
 LITTER_LABEL = "litter"
 
 
-def litter_fraction(cut: list[Tile], labels: list[str]) -> float:
-    """Share of the image area in tiles classified as litter (edge tiles weigh less)."""
+def label_fraction(cut: list[Tile], labels: list[str], label: str) -> float:
+    """Share of the image area in tiles classified as ``label`` (edge tiles weigh less)."""
     areas = [(t.box[2] - t.box[0]) * (t.box[3] - t.box[1]) for t in cut]
     total = sum(areas)
-    littered = sum(a for a, label in zip(areas, labels, strict=True) if label == LITTER_LABEL)
-    return round(littered / total, 4) if total else 0.0
+    matching = sum(a for a, found in zip(areas, labels, strict=True) if found == label)
+    return round(matching / total, 4) if total else 0.0

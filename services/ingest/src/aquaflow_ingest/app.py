@@ -10,6 +10,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import ASGIApp
 
 from aquaflow_ingest.archive_rules import ArchiveLimits
+from aquaflow_ingest.batch_requests import BatchAnnouncer
 from aquaflow_ingest.checkpoint_file import JsonFileCheckpoints
 from aquaflow_ingest.claims import ClaimStore, InMemoryClaims
 from aquaflow_ingest.expansion import ArchiveExpander
@@ -155,9 +156,11 @@ def create_app(settings: IngestSettings, deps: IngestDeps | None = None) -> Asgi
     dependencies = [Dependency("redis", claims.ping)]
     if isinstance(s3, S3ObjectStore):
         dependencies.append(Dependency("s3", s3.ping))
-    consumer = Consumers(broker, topology, metrics, settings.broker)(
+    consumer_of = Consumers(broker, topology, metrics, settings.broker)
+    consumer = consumer_of(
         STAGE, topology.ingest_queue(), on_notification, exchange=topology.notifications, dependencies=dependencies
     )
+    batches = BatchAnnouncer(settings, ingestor, claims, s3, publish).consumer(consumer_of, dependencies)
 
     async def on_webhook(body: bytes) -> dict[str, Any]:
         return await handle(body, "webhook")
@@ -210,7 +213,7 @@ def create_app(settings: IngestSettings, deps: IngestDeps | None = None) -> Asgi
         broker,
         metrics.registry,
         topology=topology,
-        consumers=[consumer],
+        consumers=[consumer, batches],
         downstream=[topology.router_queue()],
         extra_checks=[("dedupe", claims.ping)],
         extra_routes=routes,

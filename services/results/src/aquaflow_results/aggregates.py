@@ -1,16 +1,22 @@
 """Per-sample aggregates: counts per class, sizes in mm, abundance per volume. Pure, no I/O.
 
-Recomputed from all of a sample's stored objects every time, so a result delivered
+Recomputed from all of a sample's stored results every time, so a result delivered
 twice or a sample refreshed twice gives the same figures: idempotent by construction.
+
+An upload can have several results: one per model its routing rule names (a classifier
+and a detector, two pinned versions of a classifier). Each model's figures are kept apart
+(``models``), each version's within its model; the sample's own figures, its completion
+and its EcoTaxa objects come from the primary model, one result per upload.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
 
 from aquaflow_results.units import area_mm2, esd_from_area, length_mm, sphere_volume
 
@@ -127,3 +133,116 @@ def _volume(metadata: Mapping[str, Any]) -> tuple[float | None, str]:
 
 def is_complete(expected_objects: int | None, processed: int, failed: int) -> bool:
     return expected_objects is not None and processed + failed >= expected_objects
+
+
+# An object version: bucket, key, ETag, version id.
+Upload = tuple[str, str, str, str]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TalliedResult:
+    """What the aggregates need of one stored result."""
+
+    result_id: str
+    upload: Upload
+    model: str
+    version: str  # the version that ran
+    primary: bool
+    stored_at: datetime
+    rows: tuple[ObjectRow, ...] = ()
+
+
+@dataclass(frozen=True)
+class TalliedFailure:
+    """An upload a model could not process (an inference dead letter)."""
+
+    upload: Upload
+    model: str
+    primary: bool
+
+
+@dataclass(frozen=True)
+class SampleTally:
+    """What a sample's aggregates are computed from: every stored result and failure of the sample."""
+
+    results: list[TalliedResult] = field(default_factory=list)
+    failures: list[TalliedFailure] = field(default_factory=list)
+
+
+def one_per_upload(items: Iterable[T], upload: Callable[[T], Hashable], precedence: Callable[[T], Any]) -> list[T]:
+    """For each upload, the item of highest ``precedence``."""
+    chosen: dict[Hashable, T] = {}
+    for item in items:
+        held = chosen.get(upload(item))
+        if held is None or precedence(item) > precedence(held):
+            chosen[upload(item)] = item
+    return list(chosen.values())
+
+
+def counted(results: Iterable[TalliedResult]) -> list[TalliedResult]:
+    """The result that counts for each upload: a primary one before another, then the latest stored.
+
+    An upload has two results of one model when the rule pins two versions of it (the primary
+    entry wins) or when it was replayed after its rule's version changed (the rerun wins).
+    """
+    return one_per_upload(results, lambda r: r.upload, lambda r: (r.primary, r.stored_at, r.result_id))
+
+
+def _rows(results: Iterable[TalliedResult]) -> list[ObjectRow]:
+    return [row for result in results for row in result.rows]
+
+
+def _group(results: list[TalliedResult], failures: list[TalliedFailure], metadata: Mapping[str, Any]) -> dict[str, Any]:
+    chosen = counted(results)
+    done = {r.upload for r in results}
+    failed = {f.upload for f in failures} - done
+    return {**sample_aggregates(_rows(chosen), metadata), "processed": len(chosen), "failed": len(failed)}
+
+
+def _results_only(figures: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in figures.items() if k != "failed"}
+
+
+def _version_order(version: str) -> tuple[bool, int, str]:
+    # Triton versions are numbers: "10" comes after "9".
+    return (not version.isdigit(), int(version) if version.isdigit() else 0, version)
+
+
+def model_figures(
+    results: list[TalliedResult], failures: list[TalliedFailure], metadata: Mapping[str, Any]
+) -> dict[str, Any]:
+    """One model's figures in a sample, and each of its versions' (a canary beside the pinned version)."""
+    versions = sorted({r.version for r in results}, key=_version_order)
+    return {
+        **_group(results, failures, metadata),
+        "primary": any(r.primary for r in results) or any(f.primary for f in failures),
+        # A failed request names the version it asked for, not one that ran: failures stay at model level.
+        "versions": [
+            {"version": version, **_results_only(_group([r for r in results if r.version == version], [], metadata))}
+            for version in versions
+        ],
+    }
+
+
+def sample_figures(tally: SampleTally, metadata: Mapping[str, Any], expected_objects: int | None) -> dict[str, Any]:
+    """Everything a sample document shows of its results.
+
+    The sample's own figures (``processed``, ``failed``, ``counts``…, ``complete``) are its
+    primary model's, one result per upload, as before a rule could name several models; every
+    model's are under ``models``, apart, so a detector's counts never mix with a classifier's.
+    """
+    primary = _group([r for r in tally.results if r.primary], [f for f in tally.failures if f.primary], metadata)
+    names = sorted({r.model for r in tally.results} | {f.model for f in tally.failures})
+    models = {
+        name: model_figures(
+            [r for r in tally.results if r.model == name], [f for f in tally.failures if f.model == name], metadata
+        )
+        for name in names
+    }
+    return {
+        **primary,
+        "complete": is_complete(expected_objects, primary["processed"], primary["failed"]),
+        "results_stored": len(tally.results),
+        "models": models,
+    }

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from aquaflow_results import ecotaxa_link
 from aquaflow_results.auth import TenantTokens
+from aquaflow_results.batch_api import batch_routes
 from aquaflow_results.cursors import Cursor, CursorInvalid
 from aquaflow_results.ports import ObjectReader, Page, ResultQuery, SampleReadyHook, Store
 from aquaflow_results.samples import close_sample
@@ -121,6 +122,7 @@ def create_api() -> FastAPI:
         prefix: Annotated[str | None, Query(description="object keys starting with this")] = None,
         profile: str | None = None,
         model: str | None = None,
+        model_version: Annotated[str | None, Query(description="the model version that ran")] = None,
         sample_id: str | None = None,
         label: Annotated[str | None, Query(description="results with an object predicted as this")] = None,
         correlation_id: str | None = None,
@@ -137,6 +139,7 @@ def create_api() -> FastAPI:
                 "key": key,
                 "profile": profile,
                 "model": model,
+                "model_version": model_version,
                 "sample_id": sample_id,
                 "correlation_id": correlation_id,
             }.items()
@@ -229,6 +232,7 @@ def create_api() -> FastAPI:
             headers={"Content-Disposition": f'attachment; filename="{sample_id}.zip"'},
         )
 
+    api.include_router(batch_routes())
     return api
 
 

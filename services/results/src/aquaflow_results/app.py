@@ -8,9 +8,11 @@ from typing import Any
 
 from aquaflow_results.api import ApiContext, create_api
 from aquaflow_results.auth import TenantTokens
+from aquaflow_results.dead_letter_copies import install_operator_records
 from aquaflow_results.documents import DeadLetterCopy
 from aquaflow_results.ecotaxa import create_pusher
 from aquaflow_results.ecotaxa_link import push_when_ready
+from aquaflow_results.metrics import ResultsMetrics
 from aquaflow_results.mongo import MongoStore
 from aquaflow_results.ports import ObjectReader, SampleReadyHook, Store
 from aquaflow_results.s3 import S3ObjectReader
@@ -56,9 +58,10 @@ def default_deps(settings: ResultsSettings) -> ResultsDeps:
 class PusherTask:
     """The EcoTaxa pusher loop, run beside the consumers when EcoTaxa is configured."""
 
-    def __init__(self, settings: ResultsSettings, store: Store) -> None:
+    def __init__(self, settings: ResultsSettings, store: Store, metrics: ResultsMetrics) -> None:
         self._settings = settings
         self._store = store
+        self._metrics = metrics
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -71,6 +74,7 @@ class PusherTask:
             self._settings.s3,
             database[self._settings.samples_collection],
             database[self._settings.collection],
+            observer=self._metrics,
         )
         if pusher is not None:
             self._task = asyncio.create_task(pusher.run(self._stop))
@@ -85,8 +89,9 @@ def create_app(settings: ResultsSettings, deps: ResultsDeps | None = None) -> Se
     configure_logging("results", settings.http.log_level)
     deps = deps or default_deps(settings)
     store, objects = deps.store, deps.objects
-    on_ready = deps.on_sample_ready or push_when_ready(store)
     metrics = ConsumerMetrics()
+    results_metrics = ResultsMetrics(metrics.registry)
+    on_ready = results_metrics.counting_ready(deps.on_sample_ready or push_when_ready(store))
     broker = create_broker(settings.broker, metrics.registry, service="results")
     topology = topology_of(settings.broker)
     thresholds = ConfidenceThresholds(settings.confidence_thresholds, settings.default_confidence_threshold)
@@ -147,8 +152,9 @@ def create_app(settings: ResultsSettings, deps: ResultsDeps | None = None) -> Se
         tokens=TenantTokens(settings.api_tokens),
         on_sample_ready=on_ready,
     )
+    consumers.append(install_operator_records(api, consumer, store, settings, dependencies))
 
-    pushing = PusherTask(settings, store)
+    pushing = PusherTask(settings, store, results_metrics)
 
     async def start() -> None:
         await store.open()

@@ -9,15 +9,28 @@ from typing import Any
 
 from aquaflow_results.objects import result_objects
 from aquaflow_results.thresholds import ConfidenceThresholds
-from aquaflow_shared.contracts import InferenceCompleted, InferenceRequested, ResultAvailable, derive_id
+from aquaflow_shared.contracts import InferenceCompleted, InferenceRequested, ObjectRef, ResultAvailable, derive_id
 
-# The unique key: one result per object version and model, however often the
-# inference event is delivered.
-UNIQUE_FIELDS = ("object.bucket", "object.key", "object.etag", "object.version_id", "model")
+# The unique key: one result per object version, model and requested version, however
+# often the inference event is delivered. Without a pinned version (``requested_version``
+# null, as in every result stored before versions could be pinned) it is one result per
+# object version and model.
+UNIQUE_FIELDS = ("object.bucket", "object.key", "object.etag", "object.version_id", "model", "requested_version")
+
+
+def result_key(obj: ObjectRef, model: str, requested_version: str | None) -> str:
+    """The id of the result of ``model`` (at a pinned version, if any) on one object version.
+
+    The pinned version is what the routing rule asked for, known before inference runs, so
+    a failed request and its later result share the id; an unpinned request keeps the id it
+    always had, whichever version the worker serves.
+    """
+    pinned = (requested_version,) if requested_version is not None else ()
+    return derive_id("result", *obj.identity, model, *pinned)
 
 
 def result_id(completed: InferenceCompleted) -> str:
-    return derive_id("result", *completed.object.identity, completed.model)
+    return result_key(completed.object, completed.model, completed.requested_version)
 
 
 def result_document(
@@ -92,11 +105,13 @@ class DeadLetterCopy:
 def failure_document(request: InferenceRequested, letter: DeadLetterCopy, failed_at: datetime) -> dict[str, Any]:
     """A failed upload, keyed by the id its result would have had, so a later result cancels it."""
     return {
-        "_id": derive_id("result", *request.object.identity, request.model),
+        "_id": result_key(request.object, request.model, request.model_version),
         "tenant": request.tenant,
         "sample_id": request.sample_id,
         "object": request.object.model_dump(mode="python"),
         "model": request.model,
+        "requested_version": request.model_version,
+        "primary": request.primary,
         "code": letter.code,
         "reason": letter.reason,
         "failed_at": failed_at,

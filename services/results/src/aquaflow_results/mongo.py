@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from aquaflow_results.documents import UNIQUE_FIELDS
 from aquaflow_results.mongo_errors import mongodb_errors
@@ -15,7 +15,11 @@ from aquaflow_results.mongo_results import MongoResults
 from aquaflow_results.mongo_samples import MongoSamples
 from aquaflow_shared.errors import DependencyUnavailable
 
-UNIQUE_INDEX = "one_result_per_object_version_and_model"
+UNIQUE_INDEX = "one_result_per_object_version_model_and_pinned_version"
+# The unique index before versions could be pinned: it would refuse a second pinned version
+# of a model on the same object, so it is dropped once the new one exists.
+LEGACY_UNIQUE_INDEX = "one_result_per_object_version_and_model"
+INDEX_NOT_FOUND = 27  # MongoDB's IndexNotFound
 
 
 class MongoStore:
@@ -78,6 +82,12 @@ class MongoStore:
         failures = self.database[f"{self._names[0]}.failures"]
         with mongodb_errors("creating indexes"):
             await results.create_index([(f, ASCENDING) for f in UNIQUE_FIELDS], unique=True, name=UNIQUE_INDEX)
+            if LEGACY_UNIQUE_INDEX in await results.index_information():
+                try:
+                    await results.drop_index(LEGACY_UNIQUE_INDEX)
+                except OperationFailure as error:
+                    if error.code != INDEX_NOT_FOUND:
+                        raise  # not another replica dropping it first
             await results.create_index([("tenant", ASCENDING), ("stored_at", ASCENDING), ("_id", ASCENDING)])
             await results.create_index([("tenant", ASCENDING), ("sample_id", ASCENDING), ("stored_at", ASCENDING)])
             await results.create_index([("tenant", ASCENDING), ("object.bucket", ASCENDING), ("object.key", ASCENDING)])

@@ -1,4 +1,4 @@
-"""The result collection: one document per object version and model."""
+"""The result collection: one document per object version and model (and pinned version)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,28 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from aquaflow_results.aggregates import ObjectRow
+from aquaflow_results.aggregates import ObjectRow, SampleTally, TalliedFailure, TalliedResult, Upload
 from aquaflow_results.cursors import Cursor
 from aquaflow_results.mongo_errors import mongodb_errors
-from aquaflow_results.ports import RESULT_FILTERS, Page, ResultQuery, SampleTally, SaveOutcome
+from aquaflow_results.ports import RESULT_FILTERS, Page, ResultQuery, SaveOutcome
 from aquaflow_shared.errors import DependencyUnavailable
 
 SORT = [("stored_at", ASCENDING), ("_id", ASCENDING)]
-# What a sample's aggregates read of each result: the objects' labels and sizes only.
-TALLY_PROJECTION = {"_id": 1, "objects.label": 1, "objects.features.object_esd": 1, "objects.features.object_area": 1}
+# What a sample's aggregates read of each result and failure: which upload, model and version,
+# and the objects' labels and sizes only.
+_UPLOAD_FIELDS = {"object.bucket": 1, "object.key": 1, "object.etag": 1, "object.version_id": 1}
+TALLY_PROJECTION = {
+    "_id": 1,
+    **_UPLOAD_FIELDS,
+    "model": 1,
+    "model_version": 1,
+    "primary": 1,
+    "stored_at": 1,
+    "objects.label": 1,
+    "objects.features.object_esd": 1,
+    "objects.features.object_area": 1,
+}
+FAILURE_PROJECTION = {"_id": 1, **_UPLOAD_FIELDS, "model": 1, "primary": 1}
 
 
 def _after(cursor: Cursor) -> dict[str, Any]:
@@ -48,6 +61,36 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def _upload(doc: dict[str, Any]) -> Upload:
+    source = doc.get("object") or {}
+    return (str(source["bucket"]), str(source["key"]), str(source["etag"]), str(source.get("version_id") or ""))
+
+
+def tallied_result(doc: dict[str, Any]) -> TalliedResult:
+    rows = tuple(
+        ObjectRow(
+            label=entry.get("label"),
+            esd_px=_float(entry.get("features", {}).get("object_esd")),
+            area_px=_float(entry.get("features", {}).get("object_area")),
+        )
+        for entry in doc.get("objects") or []
+    )
+    return TalliedResult(
+        result_id=str(doc["_id"]),
+        upload=_upload(doc),
+        model=str(doc["model"]),
+        version=str(doc.get("model_version") or ""),
+        # Results stored before a rule could name several models had one model: the primary.
+        primary=bool(doc.get("primary", True)),
+        stored_at=doc["stored_at"],
+        rows=rows,
+    )
+
+
+def tallied_failure(doc: dict[str, Any]) -> TalliedFailure:
+    return TalliedFailure(upload=_upload(doc), model=str(doc["model"]), primary=bool(doc.get("primary", True)))
+
+
 class MongoResults:
     def __init__(self, collection: AsyncCollection[dict[str, Any]], failures: AsyncCollection[dict[str, Any]]) -> None:
         self._collection = collection
@@ -60,14 +103,6 @@ class MongoResults:
                 await self._failures.update_one({"_id": document["_id"]}, {"$setOnInsert": fields}, upsert=True)
             except DuplicateKeyError:
                 pass  # two copies of one dead letter raced: the other one recorded it
-
-    async def _open_failures(self, tenant: str, sample_id: str, stored: set[str]) -> int:
-        """Failed uploads with no result since (a replayed dead letter may have succeeded)."""
-        with mongodb_errors("counting failed uploads"):
-            ids = [
-                doc["_id"] async for doc in self._failures.find({"tenant": tenant, "sample_id": sample_id}, {"_id": 1})
-            ]
-        return sum(1 for i in ids if i not in stored)
 
     async def save(self, document: dict[str, Any]) -> SaveOutcome:
         fields = {k: v for k, v in document.items() if k != "_id"}
@@ -109,19 +144,9 @@ class MongoResults:
             return [doc async for doc in self._collection.find({"tenant": tenant, "sample_id": sample_id}).sort(SORT)]
 
     async def tally(self, tenant: str, sample_id: str) -> SampleTally:
-        # One read gives both the number of results and their objects, so the two agree.
+        """Every result and failure of the sample, as the aggregates read them."""
+        query = {"tenant": tenant, "sample_id": sample_id}
         with mongodb_errors("tallying a sample"):
-            found = [
-                doc async for doc in self._collection.find({"tenant": tenant, "sample_id": sample_id}, TALLY_PROJECTION)
-            ]
-        rows = [
-            ObjectRow(
-                label=entry.get("label"),
-                esd_px=_float(entry.get("features", {}).get("object_esd")),
-                area_px=_float(entry.get("features", {}).get("object_area")),
-            )
-            for doc in found
-            for entry in doc.get("objects") or []
-        ]
-        failed = await self._open_failures(tenant, sample_id, {doc["_id"] for doc in found})
-        return SampleTally(processed=len(found), objects=rows, failed=failed)
+            results = [tallied_result(doc) async for doc in self._collection.find(query, TALLY_PROJECTION)]
+            failures = [tallied_failure(doc) async for doc in self._failures.find(query, FAILURE_PROJECTION)]
+        return SampleTally(results=results, failures=failures)

@@ -30,6 +30,7 @@ def new_sample(tenant: str, sample_id: str, now: datetime) -> dict[str, Any]:
         "metadata": {},
         "expected_objects": None,
         "manifest": None,
+        # Uploads with a result of the primary model (docs/samples.md).
         "processed": 0,
         # Inference dead letters of the sample with no result since (docs/samples.md).
         "failed": 0,
@@ -38,6 +39,10 @@ def new_sample(tenant: str, sample_id: str, now: datetime) -> dict[str, Any]:
         "unclassified": 0,
         "sizes": None,
         "abundance": None,
+        # Results of every model; only grows, so an older refresh cannot overwrite a newer one.
+        "results_stored": 0,
+        # Each model's figures, and each of its versions' (docs/results.md).
+        "models": {},
         "complete": False,
         "completed_at": None,
         "closed": False,
@@ -91,16 +96,24 @@ class MongoSamples:
         return found
 
     async def set_aggregates(self, tenant: str, sample_id: str, aggregates: dict[str, Any]) -> dict[str, Any] | None:
-        """Write ``aggregates`` unless a sample with more processed results was written since.
+        """Write ``aggregates`` unless a sample with more stored results was written since.
 
-        Results are never deleted, so ``processed`` only grows: a refresh that read an
-        older snapshot of the sample's results cannot overwrite a newer one.
+        Results are never deleted, so ``results_stored`` only grows: a refresh that read an
+        older snapshot of the sample's results cannot overwrite a newer one. (Samples written
+        before the field existed have only ``processed``, which then counted every result.)
         """
         now = datetime.now(UTC)
         key = sample_key(tenant, sample_id)
+        stored = aggregates["results_stored"]
+        not_newer = {
+            "$or": [
+                {"results_stored": {"$lte": stored}},
+                {"results_stored": {"$exists": False}, "processed": {"$lte": stored}},
+            ]
+        }
         with mongodb_errors("updating sample aggregates"):
             updated = await self._collection.find_one_and_update(
-                {"_id": key, "processed": {"$lte": aggregates["processed"]}},
+                {"_id": key, **not_newer},
                 {"$set": {**aggregates, "updated_at": now}},
                 return_document=ReturnDocument.AFTER,
             )

@@ -34,7 +34,9 @@ def object_id(completed: InferenceCompleted, index: int) -> str:
     """
     stem = _safe(PurePosixPath(completed.object.key).stem)
     prefix = f"{_safe(completed.sample_id)}_{stem}" if completed.sample_id else stem
-    digest = derive_id("object", *completed.object.identity, completed.model)[:6]
+    # A pinned version joins the hash, so two pinned versions of one model name their objects apart.
+    pinned = (completed.requested_version,) if completed.requested_version is not None else ()
+    digest = derive_id("object", *completed.object.identity, completed.model, *pinned)[:6]
     return f"{prefix}_{index:04d}_{digest}"
 
 

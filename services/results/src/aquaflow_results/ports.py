@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from aquaflow_results.aggregates import ObjectRow
+from aquaflow_results.aggregates import SampleTally
 from aquaflow_results.cursors import Cursor
 
 # The filters GET /results offers, and the document field each one reads.
@@ -22,6 +22,7 @@ RESULT_FILTERS = {
     "model": "model",
     "sample_id": "sample_id",
     "correlation_id": "correlation_id",
+    "model_version": "model_version",
 }
 
 
@@ -51,16 +52,6 @@ class Page:
     items: list[dict[str, Any]]
     # Where the next page starts; None on the last page.
     next: Cursor | None
-
-
-@dataclass(frozen=True)
-class SampleTally:
-    """What a sample's aggregates are computed from."""
-
-    processed: int
-    objects: list[ObjectRow]
-    # Uploads of the sample that failed (dead letters) and have no result since.
-    failed: int = 0
 
 
 class ResultStore(Protocol):

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+import json
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aquaflow_results.ecotaxa.settings import EcoTaxaSettings
+from aquaflow_results.thresholds import calibrated_thresholds
 from aquaflow_shared.settings import BrokerSettings, ObservabilitySettings, S3Settings
 
 DEFAULT_CONFIDENCE_THRESHOLD = 0.5
@@ -22,6 +26,10 @@ class ResultsSettings(BaseSettings):
     # "unclassified". Keys: "<model>/<class>" or "<model>"; the most specific wins.
     confidence_thresholds: dict[str, float] = Field(default_factory=dict)
     default_confidence_threshold: float = Field(default=DEFAULT_CONFIDENCE_THRESHOLD, ge=0.0, le=1.0)
+    # The thresholds calibrated on real images beside each model (<folder>/<model>/thresholds.json,
+    # written by `python -m training.calibration`) are the defaults; confidence_thresholds entries
+    # win over them. A missing folder adds none; None reads no file.
+    calibrated_thresholds_from: Path | None = Path("model_repository")
     # One API token per tenant: {"lov": "…"}; a token sees only its tenant's data.
     api_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     # Crops and manifests larger than this are refused.
@@ -38,6 +46,17 @@ class ResultsSettings(BaseSettings):
         if wrong:
             raise ValueError(f"confidence thresholds must lie in [0, 1]: {wrong}")
         return value
+
+    @model_validator(mode="after")
+    def _calibrated_thresholds_are_defaults(self) -> ResultsSettings:
+        folder = self.calibrated_thresholds_from
+        if folder is None or not folder.is_dir():
+            return self
+        calibrated: dict[str, float] = {}
+        for path in sorted(folder.glob("*/thresholds.json")):
+            calibrated |= calibrated_thresholds(path.parent.name, json.loads(path.read_text()))
+        self.confidence_thresholds = {**calibrated, **self.confidence_thresholds}
+        return self
 
     @field_validator("api_tokens")
     @classmethod

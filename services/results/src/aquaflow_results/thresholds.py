@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,3 +31,22 @@ class ConfidenceThresholds:
         """The entries that can apply to ``model``, for the record kept with each result."""
         applying = {k: v for k, v in self.by_key.items() if k == model or k.startswith(f"{model}/")}
         return {"default": self.default, **dict(sorted(applying.items()))}
+
+
+def calibrated_thresholds(model: str, document: Mapping[str, Any]) -> dict[str, float]:
+    """The thresholds of a model's ``thresholds.json`` (written by ``python -m training.calibration``).
+
+    Only keys of ``model`` itself (``"<model>"`` or ``"<model>/<class>"``) are taken, so a file
+    kept beside one model cannot set another's; every value must be a probability.
+    """
+    entries = document.get("thresholds", {})
+    if not isinstance(entries, Mapping):
+        raise ValueError(f"{model}: thresholds.json 'thresholds' must be an object")
+    found: dict[str, float] = {}
+    for key, value in entries.items():
+        if key != model and not str(key).startswith(f"{model}/"):
+            raise ValueError(f"{model}: thresholds.json names another model's threshold {key!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"{model}: threshold {key!r} must be a number in [0, 1], not {value!r}")
+        found[str(key)] = float(value)
+    return found

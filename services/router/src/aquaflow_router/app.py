@@ -7,13 +7,14 @@ from typing import Any
 from faststream.asgi import AsgiFastStream
 from faststream.rabbit import RabbitQueue
 
+from aquaflow_router.metrics import RouterMetrics
 from aquaflow_router.routing import RoutingTable
 from aquaflow_router.service import plan
 from aquaflow_router.settings import RouterSettings
 from aquaflow_router.table_file import load_routing_table
 from aquaflow_shared.broker import create_broker, publish_event, topology_of
 from aquaflow_shared.consumer import Consumers, Delivery
-from aquaflow_shared.contracts import ObjectReceived, decode
+from aquaflow_shared.contracts import InferenceRequested, ObjectReceived, decode
 from aquaflow_shared.errors import PermanentError
 from aquaflow_shared.http import service_app
 from aquaflow_shared.logging import configure_logging
@@ -32,19 +33,28 @@ def create_app(settings: RouterSettings, deps: RoutingTable | None = None) -> As
     configure_logging("router", settings.http.log_level)
     table = deps or load_routing_table(settings.routing_table)
     metrics = ConsumerMetrics()
+    router_metrics = RouterMetrics(metrics.registry)
     broker = create_broker(settings.broker, metrics.registry, service="router")
     topology = topology_of(settings.broker)
 
     async def on_object_received(delivery: Delivery) -> dict[str, Any]:
         received = decode(ObjectReceived, delivery.body)
-        event, routing_key = plan(received, table)
-        await publish_event(broker, topology, event, routing_key)
+        planned = plan(received, table)
+        # One after the other, each confirmed: if a publish fails, the message is retried and
+        # the requests already sent go out again with the same message ids (at least once).
+        for event, routing_key in planned:
+            await publish_event(broker, topology, event, routing_key)
+        requests = [event for event, _ in planned if isinstance(event, InferenceRequested)]
+        for request in requests:
+            router_metrics.requested(request.model, request.model_version)
+        first = planned[0][0]
         return {
             "tenant": received.tenant,
             "key": received.object.key,
-            "route": getattr(event, "route", None),
-            "routing_key": routing_key,
-            "sample_id": getattr(event, "sample_id", None),
+            "route": first.route,
+            "routing_keys": [routing_key for _, routing_key in planned],
+            "models": [f"{r.model}@{r.model_version}" if r.model_version else r.model for r in requests],
+            "sample_id": getattr(first, "sample_id", None),
         }
 
     async def on_unroutable(delivery: Delivery) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 ``samples``: ``_id`` = ``"<tenant>:<sample_id>"``, ``tenant``, ``sample_id``, ``metadata``,
 and ``push`` (this package's sub-document, plus ``lease_token``/``lease_until`` while a
-replica works on it). ``results``: one document per object version and model, with
+replica works on it). ``results``: one document per object version and model (and pinned version), with
 ``tenant``, ``sample_id`` and ``objects``.
 """
 

@@ -15,8 +15,10 @@ import re
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from aquaflow_results.aggregates import one_per_upload
 from aquaflow_results.ecotaxa.columns import (
     FIXED_OBJECT_COLUMNS,
     MAX_CUSTOM_NUMERIC,
@@ -86,14 +88,39 @@ def tsv_name(sample: Mapping[str, Any]) -> str:
     return f"ecotaxa_{safe_name(str(sample['sample_id']))}.tsv"
 
 
+def _upload(result: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    source = result.get("object") or {}
+    parts = (source.get("bucket"), source.get("key"), source.get("etag"), source.get("version_id"))
+    return (str(parts[0] or ""), str(parts[1] or ""), str(parts[2] or ""), str(parts[3] or ""))
+
+
+def _stored(result: Mapping[str, Any]) -> tuple[float, str]:
+    stored = result.get("stored_at")
+    return (stored.timestamp() if isinstance(stored, datetime) else 0.0, str(result.get("_id", "")))
+
+
+def pushed_results(results: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The results whose objects go to EcoTaxa: the primary model's, one per upload.
+
+    A rule naming several models (a classifier and a detector, two versions of a classifier)
+    stores several results per upload; pushing them all would import each organism once per
+    model. The rule's first model is the primary one, and its objects are the sample's. An
+    upload with two primary results (replayed after its rule's pinned version changed) sends
+    the latest. A canary's results are primary too, on their own uploads, so they are pushed.
+    Results stored before rules could name several models count as primary.
+    """
+    primary = [r for r in results if r.get("primary", True)]
+    return one_per_upload(primary, _upload, _stored)
+
+
 def sample_objects(results: Sequence[Mapping[str, Any]]) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
-    """Every (result, object) pair in a stable order: by source key, model, then object index."""
+    """Every (result, object) pair to push, in a stable order: by source key, model, then object index."""
 
     def result_order(result: Mapping[str, Any]) -> tuple[str, str, str]:
         source = result.get("object") or {}
         return (str(source.get("key", "")), str(result.get("model", "")), str(result.get("_id", "")))
 
-    for result in sorted(results, key=result_order):
+    for result in sorted(pushed_results(results), key=result_order):
         objects = result.get("objects") or []
         for entry in sorted(objects, key=lambda o: (int(o.get("index", 0)), str(o.get("object_id", "")))):
             if entry.get("object_id"):

@@ -71,6 +71,12 @@ class EcoTaxaApi(Protocol):
     async def job(self, job_id: int) -> JobStatus: ...
 
 
+class PushObserver(Protocol):
+    """Told of every saved step (the results service's metrics)."""
+
+    def push_step(self, before: Push, after: Push) -> None: ...
+
+
 class EcoTaxaPusher:
     def __init__(
         self,
@@ -81,6 +87,7 @@ class EcoTaxaPusher:
         client_factory: Callable[[], EcoTaxaApi] | None = None,
         clock: Callable[[], datetime] | None = None,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
+        observer: PushObserver | None = None,
     ) -> None:
         if settings.url is None:
             raise ValueError("EcoTaxa has no URL configured")
@@ -96,6 +103,7 @@ class EcoTaxaPusher:
         self._clients: dict[str, EcoTaxaApi] = {}
         self._last_sweep: datetime | None = None
         self._closers = tuple(closers)
+        self._observer = observer
 
     async def run(self, stop: asyncio.Event) -> None:
         """Push until ``stop`` is set; closes its EcoTaxa sessions on the way out."""
@@ -151,6 +159,8 @@ class EcoTaxaPusher:
                 "ecotaxa push lease lost; the step will be repeated", tenant=claimed.tenant, sample_id=claimed.sample_id
             )
             return True
+        if self._observer is not None:
+            self._observer.push_step(claimed.push, new)
         log.info(
             "ecotaxa push step",
             tenant=claimed.tenant,
@@ -270,9 +280,10 @@ def create_pusher(
     s3: S3Settings,
     samples: AsyncCollection[Document],
     results: AsyncCollection[Document],
+    observer: PushObserver | None = None,
 ) -> EcoTaxaPusher | None:
     """The pusher the results service runs (``await pusher.run(stop)``); None if EcoTaxa is not configured."""
     if settings.url is None:
         return None
     crops = S3CropReader(s3)
-    return EcoTaxaPusher(settings, MongoPushStore(samples, results), crops, closers=[crops.close])
+    return EcoTaxaPusher(settings, MongoPushStore(samples, results), crops, closers=[crops.close], observer=observer)

@@ -1,0 +1,178 @@
+"""Which pixels belong to organisms: grey levels, polarity, background, noise, threshold (pure).
+
+An organism is told from the background by its contrast to the background around it, not by
+its share of the image's histogram. Otsu's threshold splits the histogram in two, so on a
+scan that is 95 % background it lands between the organisms' dark bodies and everything
+else and cuts off their pale appendages, and on a vignette its ink legend pulls it darker
+still. Here the background is estimated first (a smooth surface under a scan, which follows
+the scanner's gradient and vignetting; one level for a vignette), the noise is measured on
+it, and a pixel is object when it stands out from the background by several times the noise.
+ZooProcess does the same with a fixed grey level on a scan it has flattened beforehand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+from scipy.ndimage import median_filter
+
+from aquaflow_inference.imaging import to_8bit
+
+Polarity = Literal["dark_on_light", "bright_on_dark", "auto"]
+Resolved = Literal["dark_on_light", "bright_on_dark"]
+Grey = npt.NDArray[np.float32]
+Mask = npt.NDArray[np.bool_]
+
+# A pixel is object when its contrast to the background exceeds this many noise deviations:
+# one background pixel in 300 000 passes by chance, and such specks fall under any minimum area.
+NOISE_MULTIPLE = 4.5
+# The least contrast (grey levels) that counts, whatever the noise: the instruments' own
+# defaults. ZooProcess takes grey level 245 on a scan it flattened to white (10 below the
+# background); on its vignettes, written with gamma 2, that level is 235, 20 below white;
+# UVP and FlowCam count pixels 15-20 levels beyond the background.
+SCAN_MIN_CONTRAST = 10.0
+VIGNETTE_MIN_CONTRAST = 20.0
+# Grey levels this close to 0 (or 255) are the saturated ink of a legend.
+SATURATION_MARGIN = 12
+# The background under a scan: medians of blocks of this side (pixels), then a median over this
+# many blocks around each, wider than the largest organism, so that organisms do not pull it.
+BACKGROUND_BLOCK = 32
+BACKGROUND_WINDOW = 15
+# The background's noise and the polarity are judged on every n-th pixel of each axis.
+SAMPLE_STEP = 4
+# MAD → standard deviation of a normal law.
+MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True)
+class Foreground:
+    """The object pixels of an image and how they were told from the background."""
+
+    objects: Mask  # holes not filled
+    polarity: Resolved
+    threshold: float  # contrast above the background (grey levels), or the fixed grey level given
+    noise: float  # standard deviation of the background (grey levels)
+
+
+def grey_levels(image: Image.Image) -> Grey:
+    """8-bit grey levels as floats; 16-bit and float images are brought to 8 bits first."""
+    if image.mode.startswith("I") or image.mode == "F":
+        image = to_8bit(image)
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def scan_foreground(grey: Grey, polarity: Polarity, grey_threshold: int | None) -> Foreground:
+    """Organisms on a whole scan: contrast to a smooth background that follows the scanner."""
+    residual = grey - smooth_background(grey)
+    sample = residual[::SAMPLE_STEP, ::SAMPLE_STEP]
+    noise = _robust_sigma(sample)
+    resolved = resolve_polarity(polarity, sample, noise)
+    if grey_threshold is not None:
+        return Foreground(_beyond_level(grey, resolved, grey_threshold), resolved, float(grey_threshold), noise)
+    threshold = contrast_threshold(noise, SCAN_MIN_CONTRAST)
+    signal = -residual if resolved == "dark_on_light" else residual
+    return Foreground(signal > threshold, resolved, threshold, noise)
+
+
+def vignette_foreground(
+    grey: Grey, polarity: Polarity, grey_threshold: int | None, ignored: Mask | None = None
+) -> Foreground:
+    """Organisms on a pre-cut vignette: contrast to the level of its border.
+
+    ``ignored`` pixels (the legend) neither count as background nor become object.
+    """
+    ignored = np.zeros(grey.shape, dtype=bool) if ignored is None else ignored
+    border = _border(grey.shape)
+    samples = grey[border & ~ignored]
+    if samples.size == 0:
+        samples = grey[~ignored] if (~ignored).any() else grey.ravel()
+    level = float(np.median(samples))
+    noise = _robust_sigma(samples - level)
+    resolved = resolve_polarity(polarity, (grey - level)[~ignored], noise)
+    if grey_threshold is not None:
+        objects = _beyond_level(grey, resolved, grey_threshold)
+        return Foreground(objects & ~ignored, resolved, float(grey_threshold), noise)
+    threshold = contrast_threshold(noise, VIGNETTE_MIN_CONTRAST)
+    signal = level - grey if resolved == "dark_on_light" else grey - level
+    return Foreground((signal > threshold) & ~ignored, resolved, threshold, noise)
+
+
+def saturated_ink(grey: Grey, polarity: Resolved) -> Mask:
+    """Pixels at the organism's end of the grey scale, where legends are drawn (black or white)."""
+    return grey <= SATURATION_MARGIN if polarity == "dark_on_light" else grey >= 255 - SATURATION_MARGIN
+
+
+def contrast_threshold(noise: float, least: float) -> float:
+    return max(NOISE_MULTIPLE * noise, least)
+
+
+def resolve_polarity(polarity: Polarity, residual: Grey, noise: float) -> Resolved:
+    """``auto``: organisms lie on the side of the background where the residual has more weight.
+
+    Noise is symmetric and cancels; a gradient has been removed with the background; what is
+    left beyond a few deviations on one side is organisms. Ties (a uniform image) go to
+    ``dark_on_light``, the common case of transmitted light.
+    """
+    if polarity != "auto":
+        return polarity
+    margin = contrast_threshold(noise, SCAN_MIN_CONTRAST)
+    darker = float(np.clip(-residual - margin, 0, None).sum())
+    brighter = float(np.clip(residual - margin, 0, None).sum())
+    return "bright_on_dark" if brighter > darker else "dark_on_light"
+
+
+def smooth_background(grey: Grey) -> Grey:
+    """The scan without its organisms: block medians, a wide median over blocks, bilinear.
+
+    Each block's median ignores organisms covering less than half the block; the median over
+    ``BACKGROUND_WINDOW``² blocks ignores blocks covered by organisms smaller than half the
+    window (≈ 480 pixels across). Linear gradients come through unchanged.
+    """
+    height, width = grey.shape
+    block = BACKGROUND_BLOCK
+    if height < 2 * block or width < 2 * block:
+        return np.full(grey.shape, np.median(grey), dtype=np.float32)
+    rows, cols = height // block, width // block
+    # Every other pixel of each block is plenty for a median and halves the work.
+    blocks = grey[: rows * block, : cols * block].reshape(rows, block, cols, block)[:, ::2, :, ::2]
+    medians = np.median(blocks.transpose(0, 2, 1, 3).reshape(rows, cols, -1), axis=2)
+    window = min(BACKGROUND_WINDOW, 2 * (min(rows, cols) // 2) + 1)
+    surface = median_filter(medians, size=window, mode="reflect")
+    return _bilinear(surface.astype(np.float32), height, width, block)
+
+
+def _bilinear(grid: Grey, height: int, width: int, block: int) -> Grey:
+    """Upsample a grid of block values (each at its block's centre) to the full image."""
+    ys = _interpolation(grid.shape[0], height, block)
+    xs = _interpolation(grid.shape[1], width, block)
+    rows = np.asarray(grid[ys[0]] * (1 - ys[2])[:, None] + grid[ys[1]] * ys[2][:, None], dtype=np.float32)
+    return np.asarray(rows[:, xs[0]] * (1 - xs[2]) + rows[:, xs[1]] * xs[2], dtype=np.float32)
+
+
+def _interpolation(cells: int, size: int, block: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], Grey]:
+    position = np.clip((np.arange(size, dtype=np.float32) + 0.5) / block - 0.5, 0, cells - 1)
+    lower = np.floor(position).astype(np.intp)
+    upper = np.minimum(lower + 1, cells - 1)
+    return lower, upper, (position - lower).astype(np.float32)
+
+
+def _beyond_level(grey: Grey, polarity: Resolved, level: int) -> Mask:
+    """ZooProcess's rule for a calibrated scanner: a fixed grey level separates organisms."""
+    return grey < level if polarity == "dark_on_light" else grey > level
+
+
+def _robust_sigma(values: Grey) -> float:
+    if values.size == 0:
+        return 0.0
+    return float(MAD_TO_SIGMA * np.median(np.abs(values - np.median(values))))
+
+
+def _border(shape: tuple[int, ...]) -> Mask:
+    """The outermost two pixels of each side."""
+    border = np.ones(shape, dtype=bool)
+    border[2:-2, 2:-2] = False
+    return border
