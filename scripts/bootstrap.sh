@@ -32,3 +32,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   .venv/bin/python -m pip install --quiet -c constraints.txt "${args[@]}" -e ".[dev,training]"
   echo "$wanted" > "$stamp"
 fi
+
+# Prometheus and promtool (Debian's package) for the observability tests and the alert-rule checks.
+scripts/install-prometheus.sh
