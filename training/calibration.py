@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw
 
 from training import ecotaxa_qa, gen_plankton
 from training.arrays import Array
+from training.cards import write_section
 from training.export import onnx_session, run_batched
 from training.preprocess import classifier_input
 from training.repository import REPOSITORY
@@ -202,8 +203,9 @@ def _fmt(value: float, digits: int = 3) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
-def reliability_png(panels: list[tuple[str, list[Bin]]], path: Path) -> None:
-    """Reliability diagrams side by side: share right per confidence bin (bars) against the diagonal."""
+def reliability_png(panels: list[tuple[str, list[Bin]]], threshold: float, path: Path) -> None:
+    """Reliability diagrams side by side: share right per confidence bin (bars) against the diagonal,
+    and the chosen threshold (green)."""
     size, margin = 420, 50
     image = Image.new("RGB", (len(panels) * size + margin, size + margin), "white")
     draw = ImageDraw.Draw(image)
@@ -225,6 +227,8 @@ def reliability_png(panels: list[tuple[str, list[Bin]]], path: Path) -> None:
             mark = y0 + plot * (1 - b.confidence)
             draw.line((left + 2, mark, left + width - 2, mark), fill=(200, 40, 40), width=2)
             draw.text((left + 3, y0 + plot - 12), str(b.count), fill="white" if b.accuracy > 0.05 else "black")
+        draw.line((x0 + plot * threshold, y0, x0 + plot * threshold, y0 + plot), fill=(30, 150, 60), width=2)
+        draw.text((x0 + 4, y0 + 4), f"green: chosen threshold {threshold:.2f}", fill=(30, 150, 60))
         draw.text((x0, y0 - 30), title, fill="black")
         draw.text((x0, y0 - 16), "bars: share right; red: mean confidence; numbers: images", fill="black")
         for tick in (0.0, 0.5, 1.0):
@@ -232,19 +236,6 @@ def reliability_png(panels: list[tuple[str, list[Bin]]], path: Path) -> None:
             draw.text((x0 - 24, y0 + plot * (1 - tick) - 6), f"{tick:.1f}", fill="black")
         draw.text((x0 + plot / 2 - 30, y0 + plot + 18), "confidence", fill="black")
     image.save(path)
-
-
-def replace_section(card: str, heading: str, body: str) -> str:
-    """The card with the section under ``heading`` replaced (or inserted before "## Reproduce")."""
-    section = f"{heading}\n\n{body.strip()}\n\n"
-    start = card.find(heading)
-    if start >= 0:
-        end = card.find("\n## ", start + len(heading))
-        return card[:start] + section + (card[end + 1 :] if end >= 0 else "")
-    anchor = card.find("## Reproduce")
-    if anchor < 0:
-        return card.rstrip() + "\n\n" + section
-    return card[:anchor] + section + card[anchor:]
 
 
 @dataclass(frozen=True)
@@ -448,9 +439,8 @@ def write(c: Calibration, scored: list[Scored], bins: list[Bin], gen_bins: list[
         (f"real pictures (EcoTaxa QA): {c.images}, ECE {_fmt(c.ece)}", bins),
         (f"generated held-out: {GENERATED_COUNT}, ECE {_fmt(c.generated_ece)}", gen_bins),
     ]
-    reliability_png(panels, FOLDER / "reliability.png")
-    card = FOLDER / "MODEL.md"
-    card.write_text(replace_section(card.read_text(), SECTION, card_section(c, scored, labels)))
+    reliability_png(panels, c.chosen.threshold, FOLDER / "reliability.png")
+    write_section(FOLDER / "MODEL.md", SECTION, card_section(c, scored, labels))
 
 
 def main(target_precision: float = TARGET_PRECISION, folder: Path = DATA) -> Calibration:

@@ -31,11 +31,19 @@ from aquaflow_inference.spec import ModelSpec
 from aquaflow_inference.triton_image_model import TritonImageModel
 from training import gen_fish_scenes, gen_litter_tiles, gen_plankton
 from training.arrays import Array
+from training.cards import write_section
 from training.export import onnx_session
 from training.repository import REPOSITORY
 
 SEED = 1000  # the held-out seed of every training run
 BATCH = 32
+SECTION = "## Drift reference"
+UNITS = {
+    "brightness": "mean grey level, 0-255",
+    "contrast": "standard deviation of grey levels",
+    "object_size": "long side in pixels (detections: share of the frame's long side)",
+    "confidence": "top score (detections: each score)",
+}
 
 
 def _vignette(rng: np.random.Generator) -> Image.Image:
@@ -68,6 +76,9 @@ class OnnxTensors:
         self._session = onnx_session(folder / "1" / "model.onnx")
 
     async def refresh_versions(self) -> tuple[str, ...]:
+        return self.versions
+
+    async def served_versions(self) -> tuple[str, ...]:
         return self.versions
 
     async def infer(self, batch: Array, version: str | None = None) -> Array:
@@ -126,12 +137,35 @@ def document(name: str, reference: DriftReference) -> dict[str, Any]:
     }
 
 
+def card_section(reference: DriftReference) -> str:
+    lines = [
+        "Written by `python -m training.drift_reference` to `drift_reference.json`: what the model sees and "
+        f"says on {reference.source}, measured as the inference worker measures each input it gives the model. "
+        "The worker compares the latest inputs with it and exports `aquaflow_model_drift_score` and "
+        "`aquaflow_model_drift_detected` per signal (`docs/drift.md`).",
+        "",
+        "| signal | measure | values | median | 5th-95th percentile |",
+        "|---|---|---|---|---|",
+    ]
+    for signal in reference.signals:
+        if signal == "class_mix":
+            continue
+        values = reference.sample(signal)
+        low, median, high = np.percentile(values, [5, 50, 95])
+        lines.append(f"| {signal} | {UNITS[signal]} | {len(values)} | {median:.3g} | {low:.3g}-{high:.3g} |")
+    total = sum(reference.class_counts.values())
+    mix = ", ".join(f"{label} {count / total:.0%}" for label, count in reference.class_counts.items())
+    lines += ["", f"Class mix of the answers ({total}): {mix}."]
+    return "\n".join(lines)
+
+
 def main(models: list[str] | None = None, count: int | None = None) -> dict[str, DriftReference]:
     written = {}
     for name in models or list(VALIDATION):
         reference = build(name, count)
         path = REPOSITORY / name / "drift_reference.json"
         path.write_text(json.dumps(document(name, reference)) + "\n")
+        write_section(REPOSITORY / name / "MODEL.md", SECTION, card_section(reference))
         sizes = ", ".join(f"{s} {len(reference.sample(s))}" for s in reference.signals)
         print(f"{name}: drift reference written ({sizes})")
         written[name] = reference

@@ -101,8 +101,12 @@ def build_scan(
     bit_depth: Literal[8, 12] = 8,
     polarity: Literal["dark_on_light", "bright_on_dark"] = "dark_on_light",
     size: tuple[int, int] = SCAN_SIZE,
+    noise: float = NOISE,
 ) -> BuiltScan:
-    """A scan with 40-80 real organisms at known places; the same seed gives the same scan."""
+    """A scan with 40-80 real organisms at known places; the same seed gives the same scan.
+
+    ``noise`` is the sensor's standard deviation in 8-bit grey levels.
+    """
     rng = np.random.default_rng(seed)
     width, height = size
     darkness = np.zeros((height, width), dtype=np.float32)
@@ -123,7 +127,7 @@ def build_scan(
         scan = light * (1.0 - darkness / 255.0)
     else:
         scan = light + darkness * (1.0 - DARK_BACKGROUND / 255.0)
-    return BuiltScan(_quantised(scan, rng, bit_depth), placed)
+    return BuiltScan(_quantised(scan, rng, bit_depth, noise), placed)
 
 
 @functools.cache
@@ -244,10 +248,10 @@ def _illumination(
     return (level + ramp - corners).astype(np.float32)
 
 
-def _quantised(scan: Floats, rng: np.random.Generator, bit_depth: Literal[8, 12]) -> Image.Image:
+def _quantised(scan: Floats, rng: np.random.Generator, bit_depth: Literal[8, 12], noise: float) -> Image.Image:
     """Sensor noise added, then stored as 8-bit grey or as 12-bit values in 16-bit pixels."""
     scale = 1.0 if bit_depth == 8 else TWELVE_BIT_FULL_SCALE / 255.0
-    noisy = scan * scale + rng.standard_normal(scan.shape, dtype=np.float32) * (NOISE * scale)
+    noisy = scan * scale + rng.standard_normal(scan.shape, dtype=np.float32) * (noise * scale)
     if bit_depth == 8:
         return Image.fromarray(np.clip(noisy.round(), 0, 255).astype(np.uint8))
     return Image.fromarray(np.clip(noisy.round(), 0, TWELVE_BIT_FULL_SCALE).astype(np.uint16))

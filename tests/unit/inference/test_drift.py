@@ -35,7 +35,9 @@ def reference(seed: int = 0, size: int = 1000) -> DriftReference:
     return DriftReference.from_measurements("m", Measurements(numbers, labels), "synthetic")
 
 
-def window(rng: np.random.Generator, n: int, *, brightness: float = 200, mix: tuple[float, ...] = (0.5, 0.3, 0.2)):
+def window(
+    rng: np.random.Generator, n: int, *, brightness: float = 200, mix: tuple[float, ...] = (0.5, 0.3, 0.2)
+) -> Measurements:
     return Measurements(
         {
             "brightness": rng.normal(brightness, 15, n).tolist(),

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 from PIL import Image
 from prometheus_client import CollectorRegistry, generate_latest
 
-from aquaflow_inference.drift import DriftReference, scipy_tests
+from aquaflow_inference.drift import Comparison, DriftMonitor, DriftParameters, DriftReference, scipy_tests
 from aquaflow_inference.drift_settings import DriftSettings
 from aquaflow_inference.drift_watch import DriftWatch, DriftWatchedModel, drift_watch, watch_default_version
 from aquaflow_inference.metrics import InferenceMetrics
@@ -113,7 +115,9 @@ def test_a_reference_of_another_model_is_refused(tmp_path: Path) -> None:
     (tmp_path / "litter_tiles").mkdir()
     (tmp_path / "litter_tiles" / "drift_reference.json").write_text(json.dumps(kept))
     with pytest.raises(ValueError, match="not of 'litter_tiles'"):
-        drift_watch("litter_tiles", DriftSettings(model_repository=tmp_path), InferenceMetrics(CollectorRegistry()).drift)
+        drift_watch(
+            "litter_tiles", DriftSettings(model_repository=tmp_path), InferenceMetrics(CollectorRegistry()).drift
+        )
 
 
 def test_each_shipped_reference_reads_and_matches_its_model() -> None:
@@ -129,3 +133,22 @@ def test_each_shipped_reference_reads_and_matches_its_model() -> None:
         labels = (REPOSITORY / name / "labels.txt").read_text().split()
         assert set(reference.class_counts) <= set(labels)
         assert all(len(reference.sample(s)) >= 300 for s in reference.signals)
+
+
+class BrokenTest:
+    def fit(self, reference: NDArray[Any]) -> None:
+        pass
+
+    def compare(self, window: NDArray[Any]) -> Comparison:
+        raise RuntimeError("a bug in a drift test")
+
+
+async def test_a_failing_watch_never_fails_the_inference() -> None:
+    kept = DriftReference.from_document(json.loads((REPOSITORY / MODEL / "drift_reference.json").read_text()))
+    monitor = DriftMonitor(
+        kept, DriftParameters(window_size=10, min_observations=10, check_every=1), lambda _: BrokenTest()
+    )
+    model = DriftWatchedModel(served_model(MODEL), DriftWatch(monitor, InferenceMetrics(CollectorRegistry()).drift))
+    images = validation_images(MODEL, 12, seed=4747)
+    answers = await model.classify(images)
+    assert len(answers) == 12

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from aquaflow_devstack.stack import REPO_ROOT
+from aquaflow_devstack.zooscan_scans import build_scan
 from aquaflow_inference.errors import ProfileMismatch
+from aquaflow_inference.imaging import decode_image
 from aquaflow_inference.profiles import (
     PROFILES,
     Profile,
@@ -79,3 +82,27 @@ def test_a_profile_refuses_a_model_it_cannot_use() -> None:
     without = dataclasses.replace(litter.info, labels=("water", "trash", "other"))
     with pytest.raises(ProfileMismatch, match="needs a 'litter' class"):
         profile_named("litter").check(without)
+
+
+async def test_a_zooprocess_vignette_sent_to_the_scan_profile_yields_its_organism_not_its_legend() -> None:
+    vignette = REPO_ROOT / "data" / "ecotaxa-qa" / "import_update" / "m106_mn01_n1_sml" / "m106_mn01_n1_sml_821.jpg"
+    legend_top = 79  # first row of its scale bar and caption (tests/unit/inference/test_vignettes.py)
+    image = decode_image(vignette.read_bytes(), max_pixels=60_000_000)
+    zooscan = profile_named("zooscan")
+    assert zooscan.is_vignette(image)
+    model, _ = repository_model("plankton_classifier")
+    outcome = await zooscan.step(image, model, zooscan)
+    (region,) = outcome.regions
+    assert region.box.y_max <= legend_top
+    assert region.features["object_area"] > 0
+    assert outcome.measures == {"regions_found": 1.0, "regions_classified": 1.0}
+
+
+async def test_a_whole_tray_scan_is_segmented_into_its_organisms() -> None:
+    built = build_scan(seed=3)
+    image = built.image
+    zooscan = profile_named("zooscan")
+    assert not zooscan.is_vignette(image)
+    model, _ = repository_model("plankton_classifier")
+    outcome = await zooscan.step(image, model, zooscan)
+    assert outcome.measures["regions_found"] >= 0.95 * len(built.organisms)

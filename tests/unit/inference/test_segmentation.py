@@ -126,11 +126,11 @@ def test_a_fixed_grey_level_decides_what_is_an_organism() -> None:
 def test_a_region_inside_another_ones_hole_belongs_to_it() -> None:
     pixels, xx, yy = scan()
     r2 = (xx - 120) ** 2 + (yy - 100) ** 2
-    pixels[(r2 <= 40**2) & (r2 >= 30**2)] = ORGANISM  # a ring
-    pixels[r2 <= 10**2] = ORGANISM  # a disc in its hole
+    pixels[(r2 <= 40**2) & (r2 >= 37**2)] = ORGANISM  # a thin ring
+    pixels[r2 <= 30**2] = ORGANISM  # a disc in its hole, with more pixels than the ring
     (region,) = segment(Image.fromarray(pixels), DEFAULTS).regions
     assert region.features["object_area"] == pytest.approx(math.pi * 40**2, rel=0.02)
-    assert region.features["object_area_exc"] == pytest.approx(math.pi * (40**2 - 30**2 + 10**2), rel=0.03)
+    assert region.features["object_area_exc"] == pytest.approx(math.pi * (40**2 - 37**2 + 30**2), rel=0.03)
 
 
 def test_a_pixel_size_gives_the_measures_in_millimetres() -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from aquaflow_devstack.zooscan_scans import AREA_RANGE, GAP, ORGANISMS, BuiltScan, build_scan
+from aquaflow_devstack.zooscan_scans import AREA_RANGE, CUT_DARKNESS, GAP, NOISE, ORGANISMS, BuiltScan, build_scan
 from aquaflow_inference.imaging import to_8bit
 from aquaflow_inference.segmentation import FoundRegion, SegmentationParams, segment
 
@@ -31,9 +31,9 @@ Kind = tuple[Literal[8, 12], Literal["dark_on_light", "bright_on_dark"]]
 
 
 @functools.cache
-def scan_of(seed: int, kind: Kind) -> BuiltScan:
+def scan_of(seed: int, kind: Kind, noise: float = NOISE) -> BuiltScan:
     bit_depth, polarity = kind
-    return build_scan(seed, bit_depth=bit_depth, polarity=polarity)
+    return build_scan(seed, bit_depth=bit_depth, polarity=polarity, noise=noise)
 
 
 def iou(a: Box, b: Box) -> float:
@@ -94,6 +94,14 @@ def test_a_16_bit_scan_of_12_bit_data() -> None:
 def test_a_bright_on_dark_scan() -> None:
     built = scan_of(3, (8, "bright_on_dark"))
     assert_found_and_measured(built, SegmentationParams(polarity="bright_on_dark", min_area_px=MIN_AREA_PX))
+
+
+def test_a_noisy_scan_keeps_its_organisms_pale_edges() -> None:
+    """Noise of 3.5 levels: the threshold (4.5 deviations) is close to the palest edges' contrast,
+    which are kept where they hang on to an organism's core (hysteresis down to 2.5 deviations)."""
+    built = scan_of(5, (8, "dark_on_light"), noise=3.5)
+    assert 4.5 * 3.5 > 0.75 * CUT_DARKNESS
+    assert_found_and_measured(built, SegmentationParams(min_area_px=MIN_AREA_PX))
 
 
 @pytest.mark.parametrize("kind", [(8, "bright_on_dark"), (12, "dark_on_light")], ids=["bright", "dark"])

@@ -15,6 +15,7 @@ from PIL import Image
 from aquaflow_results.settings import ResultsSettings
 from aquaflow_results.thresholds import ConfidenceThresholds, calibrated_thresholds
 from training import calibration, ecotaxa_qa
+from training.cards import replace_section
 
 REPOSITORY = Path(__file__).resolve().parents[3] / "model_repository"
 FOLDER = REPOSITORY / "plankton_classifier"
@@ -74,9 +75,9 @@ def test_wilson_interval() -> None:
 
 def test_the_card_section_is_replaced_or_inserted_before_reproduce() -> None:
     card = "# m\n\n## Held-out metrics\n\nx\n\n## Reproduce\n\n```\ncmd\n```\n"
-    once = calibration.replace_section(card, "## Real images", "first")
+    once = replace_section(card, "## Real images", "first")
     assert once.index("## Real images") < once.index("## Reproduce")
-    twice = calibration.replace_section(once, "## Real images", "second")
+    twice = replace_section(once, "## Real images", "second")
     assert "first" not in twice
     assert twice.count("## Real images") == 1
     assert twice.endswith("## Reproduce\n\n```\ncmd\n```\n")

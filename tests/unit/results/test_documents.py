@@ -33,6 +33,15 @@ def test_a_particle_is_one_object_with_the_image_crop_and_full_scores() -> None:
     assert entry["object_id"].startswith("run1_cell-001_0000_")
 
 
+def test_a_vignette_object_carries_its_measured_organism_features() -> None:
+    completed = particle().model_copy(
+        update={"measures": {"object_area": 812.0, "object_esd": 32.15, "regions_found": 1.0}}
+    )
+    [entry] = result_objects(completed, ConfidenceThresholds())
+    # The organism's measures become the EcoTaxa object's features; pipeline counters do not.
+    assert entry["features"] == {"object_area": 812.0, "object_esd": 32.15}
+
+
 def test_regions_below_their_threshold_stay_unclassified() -> None:
     thresholds = ConfidenceThresholds({"plankton_classifier/diatom_chain": 0.85}, default=0.5)
     entries = result_objects(scan(), thresholds)

@@ -152,7 +152,7 @@ class DriftReference:
 
 
 @dataclass(frozen=True)
-class TestResult:
+class Comparison:
     statistic: float
     p_value: float
 
@@ -162,7 +162,7 @@ class TwoSampleTest(Protocol):
 
     def fit(self, reference: NDArray[Any]) -> None: ...
 
-    def compare(self, window: NDArray[Any]) -> TestResult: ...
+    def compare(self, window: NDArray[Any]) -> Comparison: ...
 
 
 class FrourosTest:
@@ -174,9 +174,9 @@ class FrourosTest:
     def fit(self, reference: NDArray[Any]) -> None:
         self._detector.fit(X=reference)
 
-    def compare(self, window: NDArray[Any]) -> TestResult:
+    def compare(self, window: NDArray[Any]) -> Comparison:
         result, _ = self._detector.compare(X=window)
-        return TestResult(float(result.statistic), float(result.p_value))
+        return Comparison(float(result.statistic), float(result.p_value))
 
 
 class ScipyKS:
@@ -188,9 +188,9 @@ class ScipyKS:
     def fit(self, reference: NDArray[Any]) -> None:
         self._reference = reference
 
-    def compare(self, window: NDArray[Any]) -> TestResult:
+    def compare(self, window: NDArray[Any]) -> Comparison:
         result = ks_2samp(self._reference, window, alternative="two-sided", method="auto")
-        return TestResult(float(result.statistic), float(result.pvalue))
+        return Comparison(float(result.statistic), float(result.pvalue))
 
 
 class ScipyChiSquare:
@@ -202,12 +202,12 @@ class ScipyChiSquare:
     def fit(self, reference: NDArray[Any]) -> None:
         self._expected = Counter(reference.tolist())
 
-    def compare(self, window: NDArray[Any]) -> TestResult:
+    def compare(self, window: NDArray[Any]) -> Comparison:
         observed = Counter(window.tolist())
         values = sorted({*self._expected, *observed})
         table = np.array([[observed[v] for v in values], [self._expected[v] for v in values]])
         statistic, p_value, _, _ = chi2_contingency(table)
-        return TestResult(float(statistic), float(p_value))
+        return Comparison(float(statistic), float(p_value))
 
 
 TestFactory = Callable[[Kind], TwoSampleTest]

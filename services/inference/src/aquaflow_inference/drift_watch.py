@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -33,7 +33,7 @@ from aquaflow_inference.model_port import ImageModel, ModelInfo
 from aquaflow_inference.service import VersionChooser
 from aquaflow_shared.contracts import Classification, Detection
 
-log = structlog.get_logger("aquaflow.inference.drift")
+log = structlog.get_logger(component="drift")
 
 
 def load_reference(path: Path) -> DriftReference | None:
@@ -61,13 +61,17 @@ class DriftWatch:
     async def classified(
         self, images: Sequence[Image.Image], answers: Sequence[Classification], *, object_size: bool
     ) -> None:
-        def work() -> None:
-            self.observe(measure_classified(images, answers, object_size=object_size))
-
-        await asyncio.to_thread(work)
+        if images:
+            await self._run(lambda: measure_classified(images, answers, object_size=object_size))
 
     async def detected(self, image: Image.Image, detections: Sequence[Detection]) -> None:
-        await asyncio.to_thread(lambda: self.observe(measure_detected(image, detections)))
+        await self._run(lambda: measure_detected(image, detections))
+
+    async def _run(self, measure: Callable[[], Measurements]) -> None:
+        try:
+            await asyncio.to_thread(lambda: self.observe(measure()))
+        except Exception:  # watching must never fail the inference it watches (logged with its trace)
+            log.exception("drift watch failed", model=self._monitor.model)
 
     def observe(self, measured: Measurements) -> list[DriftScore]:
         with self._lock:

@@ -176,12 +176,28 @@ def _convex_hull(filled: Mask) -> tuple[float, float]:
     corners = _hull_points(centres, ((-0.5, -0.5), (0.5, -0.5), (-0.5, 0.5), (0.5, 0.5)))
     differences = corners[:, None, :] - corners[None, :, :]
     feret = float(np.sqrt((differences**2).sum(axis=2).max()))
-    midpoints = ConvexHull(np.concatenate([centres + shift for shift in ((-0.5, 0), (0.5, 0), (0, -0.5), (0, 0.5))]))
-    ys, xs = np.mgrid[: filled.shape[0], : filled.shape[1]]
-    grid = np.column_stack([xs.ravel(), ys.ravel()]).astype(np.float64)
-    # Each facet of the hull: normal · point + offset <= 0 on its inner side.
-    inside = (grid @ midpoints.equations[:, :2].T + midpoints.equations[:, 2] <= 1e-9).all(axis=1)
-    return float(inside.sum()), feret
+    hull = _hull_points(centres, ((-0.5, 0.0), (0.5, 0.0), (0.0, -0.5), (0.0, 0.5)))
+    return float(_pixel_centres_inside(hull)), feret
+
+
+def _pixel_centres_inside(polygon: npt.NDArray[np.float64]) -> int:
+    """How many integer points lie in the convex ``polygon`` (its vertices in order), edges included.
+
+    Row by row: each row of points crosses the polygon along one interval of x.
+    """
+    tolerance = 1e-9
+    start, end = polygon, np.roll(polygon, -1, axis=0)
+    rising = start[:, 1] != end[:, 1]  # horizontal edges add nothing their neighbours do not
+    start, end = start[rising], end[rising]
+    rows = np.arange(math.ceil(polygon[:, 1].min() - tolerance), math.floor(polygon[:, 1].max() + tolerance) + 1)
+    low, high = np.minimum(start[:, 1], end[:, 1]), np.maximum(start[:, 1], end[:, 1])
+    crosses = (rows[:, None] >= low - tolerance) & (rows[:, None] <= high + tolerance)
+    share = (rows[:, None] - start[:, 1]) / (end[:, 1] - start[:, 1])
+    x = start[:, 0] + share * (end[:, 0] - start[:, 0])
+    left = np.where(crosses, x, np.inf).min(axis=1)
+    right = np.where(crosses, x, -np.inf).max(axis=1)
+    counts = np.floor(right + tolerance) - np.ceil(left - tolerance) + 1
+    return int(np.clip(counts, 0, None).sum())
 
 
 def _hull_points(centres: npt.NDArray[np.float64], shifts: tuple[tuple[float, float], ...]) -> npt.NDArray[np.float64]:

@@ -6,8 +6,9 @@ scan that is 95 % background it lands between the organisms' dark bodies and eve
 else and cuts off their pale appendages, and on a vignette its ink legend pulls it darker
 still. Here the background is estimated first (a smooth surface under a scan, which follows
 the scanner's gradient and vignetting; one level for a vignette), the noise is measured on
-it, and a pixel is object when it stands out from the background by several times the noise.
-ZooProcess does the same with a fixed grey level on a scan it has flattened beforehand.
+it, and a pixel is object when it stands out from the background by several times the noise
+(4.5 deviations), or by fewer (2.5) where it hangs on to such a pixel: the pale edge of an
+organism. ZooProcess does the same with a fixed grey level on a scan it has flattened beforehand.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
+from scipy import ndimage
 from scipy.ndimage import median_filter
 
 from aquaflow_inference.imaging import to_8bit
@@ -30,6 +32,10 @@ Mask = npt.NDArray[np.bool_]
 # A pixel is object when its contrast to the background exceeds this many noise deviations:
 # one background pixel in 300 000 passes by chance, and such specks fall under any minimum area.
 NOISE_MULTIPLE = 4.5
+# ... and the pixels connected to such a core down to this many deviations (hysteresis): the
+# pale edges and appendages of an organism on a noisy scan.
+EDGE_NOISE_MULTIPLE = 2.5
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 # The least contrast (grey levels) that counts, whatever the noise: the instruments' own
 # defaults. ZooProcess takes grey level 245 on a scan it flattened to white (10 below the
 # background); on its vignettes, written with gamma 2, that level is 235, 20 below white;
@@ -75,7 +81,24 @@ def scan_foreground(grey: Grey, polarity: Polarity, grey_threshold: int | None) 
         return Foreground(_beyond_level(grey, resolved, grey_threshold), resolved, float(grey_threshold), noise)
     threshold = contrast_threshold(noise, SCAN_MIN_CONTRAST)
     signal = -residual if resolved == "dark_on_light" else residual
-    return Foreground(signal > threshold, resolved, threshold, noise)
+    edge = max(EDGE_NOISE_MULTIPLE * noise, SCAN_MIN_CONTRAST)
+    return Foreground(_hysteresis(signal, edge, threshold), resolved, threshold, noise)
+
+
+def _hysteresis(signal: Grey, low: float, high: float) -> Mask:
+    """Pixels above ``low`` connected to a pixel above ``high``.
+
+    An organism's core stands well clear of the noise; its pale edge and appendages may not,
+    and are kept where they hang on to a core. Noise alone rarely reaches ``high``.
+    """
+    candidates = signal > low
+    if low >= high:
+        return candidates
+    labels, count = ndimage.label(candidates, structure=EIGHT_CONNECTED)
+    anchored = np.zeros(count + 1, dtype=bool)
+    anchored[labels[signal > high]] = True
+    anchored[0] = False
+    return anchored[labels]  # type: ignore[no-any-return]
 
 
 def vignette_foreground(
@@ -97,8 +120,9 @@ def vignette_foreground(
         objects = _beyond_level(grey, resolved, grey_threshold)
         return Foreground(objects & ~ignored, resolved, float(grey_threshold), noise)
     threshold = contrast_threshold(noise, VIGNETTE_MIN_CONTRAST)
-    signal = level - grey if resolved == "dark_on_light" else grey - level
-    return Foreground((signal > threshold) & ~ignored, resolved, threshold, noise)
+    signal = np.where(ignored, 0, level - grey if resolved == "dark_on_light" else grey - level)
+    edge = max(EDGE_NOISE_MULTIPLE * noise, VIGNETTE_MIN_CONTRAST)
+    return Foreground(_hysteresis(signal, edge, threshold), resolved, threshold, noise)
 
 
 def saturated_ink(grey: Grey, polarity: Resolved) -> Mask:

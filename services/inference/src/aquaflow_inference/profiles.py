@@ -56,6 +56,12 @@ class Profile:
     needs_tile_size: bool = False
     # Background kept around each region's crop, in pixels, as the classifier saw it.
     crop_margin: int = 0
+    # Scan profiles: an image no larger than this on either side is a pre-cut vignette (a
+    # ZooProcess, FlowCam or UVP output with its legend), measured as one organism, not segmented.
+    vignette_max_side: int | None = None
+
+    def is_vignette(self, image: Image.Image) -> bool:
+        return self.vignette_max_side is not None and max(image.size) <= self.vignette_max_side
 
     def check(self, info: ModelInfo) -> None:
         """Refuse, before any download, a model this profile cannot use."""
@@ -102,8 +108,13 @@ async def classify_vignette(image: Image.Image, model: ImageModel, profile: Prof
 
 
 async def segment_and_classify(image: Image.Image, model: ImageModel, profile: Profile) -> Outcome:
-    """A scan (ZooScan): every region of interest segmented, measured and classified in one batch."""
-    found = await asyncio.to_thread(segment, image, _params(profile))
+    """A scan (ZooScan): every region of interest segmented, measured and classified in one batch.
+
+    A pre-cut vignette sent to a scan profile yields its one organism instead: its legend
+    (scale bar, caption, corner marks) is never a region.
+    """
+    measure = measure_vignette if profile.is_vignette(image) else segment
+    found = await asyncio.to_thread(measure, image, _params(profile))
     if not found.regions:
         # A blank or uniform scan: the whole image is the one region, so nothing is lost.
         (classification,) = await model.classify([image])
@@ -153,6 +164,8 @@ PROFILES: dict[str, Profile] = {
             segment_and_classify,
             SegmentationParams(polarity="dark_on_light"),
             crop_margin=CROP_MARGIN,
+            # Whole-tray scans are thousands of pixels on each side; ZooProcess vignettes a few hundred.
+            vignette_max_side=2000,
         ),
         Profile("litter", "classification", classify_tiles, object_label=LITTER_LABEL, needs_tile_size=True),
         Profile("obsea", "detection", detect_objects),

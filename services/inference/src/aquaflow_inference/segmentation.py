@@ -115,7 +115,8 @@ def _filled_regions(labels: npt.NDArray[np.int32], count: int, min_area: int) ->
     candidates = [i + 1 for i in range(count) if boxes[i] is not None and sizes[i + 1] * 4 >= min_area]
     filled_regions: list[tuple[int, Box, Mask]] = []
     inside: set[int] = set()
-    for index in sorted(candidates, key=lambda i: -sizes[i]):
+    # An object that holds another in a hole has the larger box: boxes largest first see it first.
+    for index in sorted(candidates, key=lambda i: -_box_area(boxes[i - 1])):
         if index in inside:
             continue
         box = boxes[index - 1]
@@ -127,6 +128,10 @@ def _filled_regions(labels: npt.NDArray[np.int32], count: int, min_area: int) ->
             filled_regions.append((int(filled.sum()), box, filled))
     filled_regions.sort(key=lambda r: -r[0])
     return [(box, filled) for _, box, filled in filled_regions]
+
+
+def _box_area(box: Box | None) -> int:
+    return 0 if box is None else (box[0].stop - box[0].start) * (box[1].stop - box[1].start)
 
 
 def _found(

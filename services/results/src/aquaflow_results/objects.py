@@ -130,7 +130,8 @@ def result_objects(completed: InferenceCompleted, thresholds: ConfidenceThreshol
                 index=0,
                 box=whole,
                 crop_key=completed.crop_key,
-                features={},
+                # The vignette's organism, measured by inference (EcoTaxa ``object_*`` names).
+                features={k: v for k, v in completed.measures.items() if k.startswith("object_")},
                 label=completed.classification.label,
                 score=completed.classification.score,
                 scores=_scores(completed.classification),
