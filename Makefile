@@ -3,7 +3,7 @@
 
 VENV := .venv
 PY := $(VENV)/bin/python
-MYPY_PACKAGES := -p aquaflow_shared -p aquaflow_ingest -p aquaflow_router -p aquaflow_inference -p aquaflow_results -p aquaflow_devstack
+MYPY_PACKAGES := -p aquaflow_shared -p aquaflow_ingest -p aquaflow_router -p aquaflow_inference -p aquaflow_results -p aquaflow_devstack -p aquaflow_cli
 
 venv:
 	@scripts/bootstrap.sh

@@ -22,7 +22,7 @@ fi
 
 [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
 
-packages=(shared devstack services/ingest services/router services/inference services/results)
+packages=(shared devstack services/ingest services/router services/inference services/results services/cli)
 stamp=.venv/.aquaflow-install-stamp
 wanted=$(cat constraints.txt pyproject.toml "${packages[@]/%//pyproject.toml}" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then

@@ -135,8 +135,8 @@ async def delete_topology(url: str, prefix: str, models: tuple[str, ...]) -> Non
         "results.samples",
         "results.failures",
         "results.dead-letters",
+        UNROUTABLE_STAGE,
     ]
-    stages.append(UNROUTABLE_STAGE)
     stages += [f"inference.{model}" for model in models]
     names = [topology.dead_letter_queue.name]
     names += [name for stage in stages for name in (topology.work_queue_name(stage), topology.retry_queue(stage).name)]

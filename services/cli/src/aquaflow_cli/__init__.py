@@ -1,0 +1,1 @@
+"""aquaflow's command line for operators and newcomers (``aquaflow --help``)."""
