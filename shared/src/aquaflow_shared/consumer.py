@@ -135,8 +135,13 @@ class Consumer:
         return self._paused_for
 
     async def consuming(self) -> bool:
-        """Health check: false while paused on an outage."""
-        return self._paused_for is None
+        """Health check: true once the broker-side consumer exists, false while paused on an outage.
+
+        FastStream's ASGI lifespan reports start-up complete before it starts the broker's
+        subscribers, so ``/health`` can answer before this stage's queue is even bound: ready
+        must mean consuming, not merely not paused.
+        """
+        return self._paused_for is None and self._subscriber._consumer_tag is not None
 
     async def declare(self) -> None:
         """Declare the retry queue (the broker must be connected)."""

@@ -22,7 +22,14 @@ from PIL import Image
 from aquaflow_inference.errors import ProfileMismatch
 from aquaflow_inference.model_port import ImageModel, ModelInfo
 from aquaflow_inference.postprocess import count_labels
-from aquaflow_inference.segmentation import CROP_MARGIN, SegmentationParams, measure_vignette, segment
+from aquaflow_inference.segmentation import (
+    CROP_MARGIN,
+    Segmentation,
+    SegmentationParams,
+    is_captioned_vignette,
+    measure_vignette,
+    segment,
+)
 from aquaflow_inference.spec import Task
 from aquaflow_inference.tiling import LITTER_LABEL, label_fraction, tiles
 from aquaflow_shared.contracts import BoundingBox, Classification, Detection, Region
@@ -56,12 +63,15 @@ class Profile:
     needs_tile_size: bool = False
     # Background kept around each region's crop, in pixels, as the classifier saw it.
     crop_margin: int = 0
-    # Scan profiles: an image no larger than this on either side is a pre-cut vignette (a
-    # ZooProcess, FlowCam or UVP output with its legend), measured as one organism, not segmented.
+    # Scan profiles: an image no larger than this on either side that carries a legend is a
+    # pre-cut vignette (a ZooProcess, FlowCam or UVP output), measured as one organism.
     vignette_max_side: int | None = None
 
     def is_vignette(self, image: Image.Image) -> bool:
-        return self.vignette_max_side is not None and max(image.size) <= self.vignette_max_side
+        """Small enough to be a vignette, and captioned like one (a scan piece has no scale bar)."""
+        if self.vignette_max_side is None or max(image.size) > self.vignette_max_side:
+            return False
+        return is_captioned_vignette(image, self.segmentation or SegmentationParams())
 
     def check(self, info: ModelInfo) -> None:
         """Refuse, before any download, a model this profile cannot use."""
@@ -113,8 +123,7 @@ async def segment_and_classify(image: Image.Image, model: ImageModel, profile: P
     A pre-cut vignette sent to a scan profile yields its one organism instead: its legend
     (scale bar, caption, corner marks) is never a region.
     """
-    measure = measure_vignette if profile.is_vignette(image) else segment
-    found = await asyncio.to_thread(measure, image, _params(profile))
+    found = await asyncio.to_thread(_regions_of, image, profile)
     if not found.regions:
         # A blank or uniform scan: the whole image is the one region, so nothing is lost.
         (classification,) = await model.classify([image])
@@ -128,6 +137,11 @@ async def segment_and_classify(image: Image.Image, model: ImageModel, profile: P
     # Regions beyond the cap are not classified; their number is still reported.
     measures = {"regions_found": float(found.total), "regions_classified": float(len(regions))}
     return Outcome(regions=regions, counts=count_labels([c.label for c in classes]), measures=measures)
+
+
+def _regions_of(image: Image.Image, profile: Profile) -> Segmentation:
+    measure = measure_vignette if profile.is_vignette(image) else segment
+    return measure(image, _params(profile))
 
 
 async def classify_tiles(image: Image.Image, model: ImageModel, profile: Profile) -> Outcome:

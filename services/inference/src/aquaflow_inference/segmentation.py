@@ -77,6 +77,16 @@ def segment(image: Image.Image, params: SegmentationParams) -> Segmentation:
     return Segmentation(measured, len(regions))
 
 
+def is_captioned_vignette(image: Image.Image, params: SegmentationParams) -> bool:
+    """Whether the image carries a legend (scale bar and caption, corner marks), as instruments
+    draw on the vignettes they cut: such an image is one organism, not a scan to segment."""
+    grey = grey_levels(image)
+    if grey.size == 0 or grey.min() == grey.max():
+        return False
+    first = vignette_foreground(grey, params.polarity, params.grey_threshold)
+    return bool(legend_mask(first.objects, saturated_ink(grey, first.polarity)).any())
+
+
 def measure_vignette(image: Image.Image, params: SegmentationParams) -> Segmentation:
     """The organism of a pre-cut vignette: one region, or none on a blank image.
 
