@@ -1,5 +1,5 @@
 # aquaflow: the commands. `make demo` runs the main job, `make test` the checks.
-.PHONY: venv demo test lint typecheck unit integration e2e slow chaos models triton deepaas clean
+.PHONY: venv demo test lint typecheck unit integration e2e slow chaos models triton deepaas bench clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -51,6 +51,11 @@ models: venv
 # Serve model_repository/ with the Triton binary from the wheel, in the foreground.
 triton: venv
 	$(PY) -m aquaflow_devstack.triton --repository model_repository --workdir build/triton
+
+# The benchmark: aquaflow end to end against raw Triton, ONNX Runtime and the OSCAR baseline on two
+# models (about an hour on 2 CPUs); writes out/bench/bench.{json,md,png}. `make bench ARGS=--quick` for a short one.
+bench: venv
+	$(PY) -m aquaflow_devstack.bench $(ARGS)
 
 # Serve the plankton classifier as a DEEPaaS module (deepaas-run from .venv-deepaas, made on first use) on :5000.
 deepaas: venv

@@ -26,6 +26,8 @@ def test_defaults_and_quick() -> None:
     assert (quick.uploads, quick.backlog, quick.oscar_files, quick.raw_seconds) == (300, 1000, 6, 3.0)
     mixed = parse(["--quick", "--uploads", "50", "--models", MOBILENET, "--skip-oscar", "--concurrencies", "2,8"])
     assert (mixed.uploads, mixed.models, mixed.oscar, mixed.concurrencies) == (50, [MOBILENET], False, [2, 8])
+    assert parse(["--workdir", "somewhere"]).workdir == Path("somewhere")
+    assert full.workdir.parts[-2:] == ("build", "bench")
 
 
 def test_unknown_models_are_refused() -> None:
