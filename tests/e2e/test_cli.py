@@ -189,13 +189,14 @@ async def read_status(stack: Running, failure_code: str) -> None:
     assert health["triton"]["healthy"] is True
     stages = {s["stage"]: s for s in health["stages"]}
     assert stages[f"inference.{MODEL}"]["consumers"] >= 1
-    assert stages[f"inference.{MODEL}"]["dead_letters"] == {failure_code: 1.0}
+    # The stack is shared with other e2e modules, whose bad inputs are counted too.
+    assert stages[f"inference.{MODEL}"]["dead_letters"].get(failure_code, 0) >= 1
     assert all(s["rate_per_second"] is not None for s in health["stages"])
     assert health["dead_letter_queue"]["messages"] >= 1
     assert health["triton"]["models"][MODEL]["inferences"] >= 4
 
     letters = document(await aquaflow(stack, "dlq", "list", "--stage", "inference", "--json"))
-    assert [m["key"] for m in letters["matching"]] == ["cli_run/broken.png"]
+    assert [m["key"] for m in letters["matching"] if m["key"].startswith("cli_run/")] == ["cli_run/broken.png"]
 
 
 async def received(tap: QueueTap) -> Counter[str]:
