@@ -29,6 +29,7 @@ from types import FrameType
 from typing import Any
 
 from aquaflow_devstack.ports import free_port
+from aquaflow_devstack.processes import stop_process_group, tail_of
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 VENV_SCRIPT = REPO_ROOT / "scripts" / "deepaas-venv.sh"
@@ -109,23 +110,10 @@ class DeepaasServer:
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM, then SIGKILL to its whole session: its worker processes must not outlive it."""
-        if self.running():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.process.wait(timeout=10)
+        stop_process_group(self.process, grace)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no deepaas-run log)"
+        return tail_of(self.log_path, lines, "(no deepaas-run log)")
 
     def __enter__(self) -> DeepaasServer:
         return self

@@ -70,3 +70,30 @@ class ServiceProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def stop_process_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM the process, then after ``grace`` SIGKILL its whole process group.
+
+    For servers started in a session of their own whose helpers (Triton's Python-backend
+    stubs, DEEPaaS's workers) share the group: none may outlive the server.
+    """
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait(timeout=10)
+
+
+def tail_of(log_path: Path, lines: int, missing: str) -> str:
+    """The last ``lines`` of a server's log, or ``missing`` where there is none yet."""
+    try:
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return missing

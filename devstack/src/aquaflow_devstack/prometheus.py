@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from aquaflow_devstack.ports import free_port, port_open
+from aquaflow_devstack.processes import tail_of
 from aquaflow_devstack.stack import REPO_ROOT, NativeStack
 
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
@@ -285,10 +286,7 @@ class PrometheusServer:
                 self.process.wait(timeout=10)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no prometheus log)"
+        return tail_of(self.log_path, lines, "(no prometheus log)")
 
     def __enter__(self) -> PrometheusServer:
         return self

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aquaflow_devstack.ports import free_port
+from aquaflow_devstack.processes import stop_process_group, tail_of
 from aquaflow_devstack.triton_repository import prepare_repository
 
 LOG_FILE = "tritonserver.log"
@@ -125,24 +125,10 @@ class TritonServer:
 
     def stop(self, grace: float = 15.0) -> None:
         """SIGTERM (Triton drains in-flight requests), then SIGKILL to its whole group after ``grace``."""
-        if self.running():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
-        # Its Python-backend stubs share its process group; none may outlive it.
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.process.wait(timeout=10)
+        stop_process_group(self.process, grace)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no Triton log)"
+        return tail_of(self.log_path, lines, "(no Triton log)")
 
     def __enter__(self) -> TritonServer:
         return self
