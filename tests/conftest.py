@@ -6,6 +6,7 @@ rabbitmq, s3 and mongo modules); the test-run header says which.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,7 +18,7 @@ from aquaflow_devstack.mongo import MongoServer, start_mongo, which_server
 from aquaflow_devstack.rabbitmq import which_rabbitmq
 from aquaflow_devstack.s3 import S3Server, start_s3, which_s3
 from aquaflow_shared.settings import BrokerSettings, S3Settings
-from tests.support.rabbit import RabbitAdmin, find_test_broker, unique_prefix
+from tests.support.rabbit import RabbitAdmin, delete_issued_topologies, find_test_broker, unique_prefix
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +27,7 @@ def rabbit_url() -> Iterator[str]:
     broker = find_test_broker()
     _started_servers.append(f"RabbitMQ: {broker.kind}")
     yield broker.url
+    asyncio.run(delete_issued_topologies(broker.url))
     broker.stop()
 
 

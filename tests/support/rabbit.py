@@ -35,8 +35,28 @@ def ensure_rabbitmq() -> str:
     return devstack_ensure_rabbitmq(RABBIT_URL)
 
 
+# Stages that only tests consume from (tests/integration/shared).
+TEST_STAGES = ("probe",)
+
+# Every prefix handed out in this test session, so the session can remove what its tests
+# declared on the shared broker, whichever fixture or subprocess declared it.
+ISSUED_PREFIXES: list[str] = []
+
+
 def unique_prefix(stem: str = "t") -> str:
-    return f"aqf-{stem}-{uuid.uuid4().hex[:10]}"
+    prefix = f"aqf-{stem}-{uuid.uuid4().hex[:10]}"
+    ISSUED_PREFIXES.append(prefix)
+    return prefix
+
+
+async def delete_issued_topologies(url: str) -> None:
+    """Delete the queues and exchanges of every prefix this session handed out.
+
+    A quorum queue is a process of its own on the broker; left behind run after run, they
+    add up on a broker that outlives the test run (the machine's own RabbitMQ).
+    """
+    for prefix in ISSUED_PREFIXES:
+        await delete_topology(url, prefix, (*served_models(), "m"), extra_stages=TEST_STAGES)
 
 
 @dataclass

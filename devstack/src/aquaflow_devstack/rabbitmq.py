@@ -120,8 +120,8 @@ def ensure_rabbitmq(url: str = DEFAULT_URL, timeout: float = 60.0) -> str:
     return url
 
 
-async def delete_topology(url: str, prefix: str, models: tuple[str, ...]) -> None:
-    """Delete every queue and exchange a stack with this prefix declared."""
+async def delete_topology(url: str, prefix: str, models: tuple[str, ...], extra_stages: tuple[str, ...] = ()) -> None:
+    """Delete every queue and exchange a stack with this prefix declared (and those of ``extra_stages``)."""
     import aio_pika
 
     from aquaflow_shared.topology import UNROUTABLE_STAGE, Topology
@@ -138,6 +138,7 @@ async def delete_topology(url: str, prefix: str, models: tuple[str, ...]) -> Non
         UNROUTABLE_STAGE,
     ]
     stages += [f"inference.{model}" for model in models]
+    stages += extra_stages
     names = [topology.dead_letter_queue.name]
     names += [name for stage in stages for name in (topology.work_queue_name(stage), topology.retry_queue(stage).name)]
     connection = await aio_pika.connect(url)
