@@ -185,9 +185,16 @@ def _owners(links: set[str], proc: Path) -> Iterator[int]:
         if not entry.name.isdigit():
             continue
         try:
-            for fd in (entry / "fd").iterdir():
-                if os.readlink(fd) in links:
-                    yield int(entry.name)
-                    break
-        except OSError:
+            fds = list((entry / "fd").iterdir())
+        except OSError:  # the process ended, or is not ours to read
             continue
+        if any(_link(fd) in links for fd in fds):
+            yield int(entry.name)
+
+
+def _link(fd: Path) -> str | None:
+    # A descriptor closed between listing and reading is simply not the one sought.
+    try:
+        return os.readlink(fd)
+    except OSError:
+        return None
