@@ -24,10 +24,10 @@ from aquaflow_shared.topology import INFERENCE_COMPLETED
 def create_app(settings: InferenceSettings, deps: Deps | None = None) -> AsgiFastStream:
     """The worker; ``deps`` replaces the production adapters (Triton, S3) where given."""
     log = configure_logging("inference", settings.http.log_level)
-    deps = deps or production_deps(settings)
     stage = f"inference.{settings.model}"
     metrics = ConsumerMetrics()
     inference_metrics = InferenceMetrics(metrics.registry)
+    deps = deps or production_deps(settings, inference_metrics)
     broker_settings = settings.broker.model_copy(update={"prefetch": settings.max_in_flight})
     broker = create_broker(broker_settings, metrics.registry, service="inference")
     topology = topology_of(settings.broker)
@@ -40,7 +40,9 @@ def create_app(settings: InferenceSettings, deps: Deps | None = None) -> AsgiFas
 
     async def on_inference_requested(delivery: Delivery) -> dict[str, Any]:
         request = decode(InferenceRequested, delivery.body)
-        completed = await infer_object(request, deps.reader, model, limits, output, versions=versions)
+        # On its way to the model until it calls it: the calls already waiting may wait for it.
+        with deps.arrivals.expecting():
+            completed = await infer_object(request, deps.reader, model, limits, output, versions=versions)
         await publish_event(broker, topology, completed, INFERENCE_COMPLETED)
         found = len(completed.regions) + len(completed.detections)
         inference_metrics.images.labels(request.profile).inc()

@@ -2,7 +2,9 @@
 
 ``production_deps`` builds the real ones: the model served by Triton over gRPC, or by a
 DEEPaaS module over HTTP (``settings.backend``; either an ``ImageModel``, model_port.py),
-and S3 through aiobotocore.
+and S3 through aiobotocore. Over Triton, the model calls of the messages in flight are
+joined into fewer requests (batching.py), counting the messages still on their way to the
+model (``Deps.arrivals``, which the worker's handler enters).
 ``Probes`` tell whether each dependency answers again after an outage
 (``DependencyUnavailable.dependency`` names which one to poll).
 """
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from aquaflow_inference.arrivals import Arrivals
+from aquaflow_inference.batching import JoinedCalls
 from aquaflow_inference.deepaas_client import DEPENDENCY as DEEPAAS
 from aquaflow_inference.deepaas_model import deepaas_image_model
 from aquaflow_inference.metrics import InferenceMetrics
@@ -52,6 +56,8 @@ class Deps:
     probes: Probes
     # The model pinned to the version a request names; unset: only model.info.version is served.
     versions: VersionChooser | None = None
+    # The messages on their way to the model, which the model's calls may wait for (batching.py).
+    arrivals: Arrivals = field(default_factory=Arrivals)
     # Run in order in the app's lifespan, before any message is consumed / after the broker stops.
     on_start: tuple[Hook, ...] = field(default=())
     on_stop: tuple[Hook, ...] = field(default=())
@@ -97,7 +103,7 @@ def measured_versions(deps: Deps, metrics: InferenceMetrics) -> VersionChooser:
     return measured
 
 
-def production_deps(settings: InferenceSettings) -> Deps:
+def production_deps(settings: InferenceSettings, metrics: InferenceMetrics) -> Deps:
     storage = S3Storage(
         settings.s3,
         ClientLimits(
@@ -123,12 +129,21 @@ def production_deps(settings: InferenceSettings) -> Deps:
         # No waiting here: the consumer starts paused until the model is ready (its probe).
         triton.connect()
 
-    model = TritonImageModel(triton)
+    arrivals = Arrivals()
+    joined = JoinedCalls(
+        triton,
+        arrivals,
+        max_rows=settings.batch_max_size,
+        max_delay=settings.batch_max_delay_seconds,
+        on_sent=metrics.joined.record,
+    )
+    model = TritonImageModel(joined)
     return Deps(
         reader=storage,
         writer=storage,
         model=model,
         versions=model.version,
+        arrivals=arrivals,
         probes=Probes(triton=triton.ready, s3=s3_ready),
         on_start=(storage.open, open_triton),
         on_stop=(triton.close, storage.close),

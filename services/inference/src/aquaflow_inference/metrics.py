@@ -34,9 +34,34 @@ class DriftMetrics:
         )
 
 
+class JoinedMetrics:
+    """The requests the worker sends after joining the model calls of the messages in flight (batching.py)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.rows = Histogram(
+            "aquaflow_inference_joined_rows",
+            "Rows in one request the worker sends to the model, the calls of the messages in flight joined"
+            " (before Triton's dynamic batcher joins requests).",
+            buckets=(1, 2, 4, 8, 16, 24, 32, 64),
+            registry=registry,
+        )
+        self.sent = Counter(
+            "aquaflow_inference_joined_requests_total",
+            "Joined requests sent to the model, by why they went: full, none_expected (no other message"
+            " on its way to the model) or deadline (the oldest call waited the longest it may).",
+            ["reason"],
+            registry=registry,
+        )
+
+    def record(self, rows: int, reason: str) -> None:
+        self.rows.observe(rows)
+        self.sent.labels(reason).inc()
+
+
 class InferenceMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.drift = DriftMetrics(registry)
+        self.joined = JoinedMetrics(registry)
         self.images = Counter(
             "aquaflow_inference_images_total", "Images run through a model, by profile.", ["profile"], registry=registry
         )
@@ -49,13 +74,14 @@ class InferenceMetrics:
         )
         self.triton_seconds = Histogram(
             "aquaflow_inference_triton_seconds",
-            "Time of one Triton inference call (one chunk of up to max_batch_size inputs).",
+            "Time of one message's call to the model: preprocessing, waiting to be joined with the calls"
+            " of other messages, and the answer.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=registry,
         )
         self.batch_rows = Histogram(
             "aquaflow_inference_rows_per_call",
-            "Inputs sent in one call to Triton (before Triton batches calls together).",
+            "Inputs of one message's call to the model (before calls are joined; see aquaflow_inference_joined_rows).",
             buckets=(1, 2, 4, 8, 16, 32),
             registry=registry,
         )

@@ -26,9 +26,18 @@ class InferenceSettings(BaseSettings):
     deepaas_url: str | None = None
     # Requests sent to the DEEPaaS module at once (its server's --workers); unset: the declaration's.
     deepaas_concurrency: int | None = Field(default=None, ge=1)
-    # Messages processed at once (the broker prefetch). Many concurrent Triton calls
-    # are what lets Triton's dynamic batcher form batches across uploads.
+    # Messages processed at once (the broker prefetch). Many messages in flight are what
+    # lets the worker join their model calls into batches across uploads.
     max_in_flight: int = Field(default=32, ge=1)
+    # The model calls of the messages in flight are joined into one request of at most this
+    # many rows (and at most the model's max_batch_size); 1 sends each call alone
+    # (docs/model-contract.md, "Joining the calls of the messages in flight").
+    batch_max_size: int = Field(default=32, ge=1)
+    # How long a call may wait for the calls of the other messages still on their way to the
+    # model. A call goes at once when no other message is on its way (an idle worker's single
+    # upload is never delayed) or when the rows waiting fill a request, so this only delays
+    # calls under load; 0.2 s was chosen by measurement (docs/model-contract.md).
+    batch_max_delay_seconds: float = Field(default=0.2, ge=0)
     # Decompression-bomb guard: images with more pixels are refused before decoding.
     max_image_pixels: int = Field(default=60_000_000, ge=1)
     # Regions of a scan beyond this many are not classified (their number is in the measures).

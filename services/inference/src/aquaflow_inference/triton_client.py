@@ -86,6 +86,7 @@ class TritonModel:
         self._probe_timeout = probe_timeout_seconds
         self._client: triton.InferenceServerClient | None = None
         self._spec: ModelSpec | None = None
+        self._batching: bool | None = None
         self._versions: tuple[str, ...] = ()
         self._versions_read_at = 0.0
 
@@ -94,6 +95,13 @@ class TritonModel:
         if self._spec is None:
             raise TritonUnavailable("model specification not loaded: the client is not open")
         return self._spec
+
+    @property
+    def batching(self) -> bool:
+        """Whether Triton batches the model (``max_batch_size`` > 0): only then may requests' rows be stacked."""
+        if self._batching is None:
+            raise TritonUnavailable("model configuration not loaded: the client is not open")
+        return self._batching
 
     @property
     def versions(self) -> tuple[str, ...]:
@@ -146,6 +154,7 @@ class TritonModel:
         spec = ModelSpec.from_triton_config(config["config"])
         if not spec.labels:
             spec = spec.with_labels(await self._served_labels(spec, versions[-1]))
+        self._batching = int(config["config"].get("max_batch_size", 0)) > 0
         self._spec = spec
 
     async def _served_labels(self, spec: ModelSpec, version: str) -> tuple[str, ...]:
