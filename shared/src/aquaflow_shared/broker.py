@@ -32,6 +32,9 @@ def create_broker(settings: BrokerSettings, registry: CollectorRegistry, *, serv
     """
     return RabbitBroker(
         settings.url.get_secret_value(),
+        # Handlers take the message itself (``the_message``): nothing to inject or validate,
+        # and FastDepends would run its context lookups in a worker thread for every message.
+        apply_types=False,
         default_channel=Channel(prefetch_count=settings.prefetch, publisher_confirms=True, on_return_raises=True),
         middlewares=[RabbitPrometheusMiddleware(registry=registry, app_name=service)],
         app_id=service,
@@ -58,6 +61,25 @@ async def publish_event(broker: RabbitBroker, topology: Topology, event: Envelop
     )
 
 
+async def publish_events(broker: RabbitBroker, topology: Topology, events: Sequence[tuple[Envelope, str]]) -> None:
+    """Publish several events (event, routing key) as ``publish_event`` does, their confirms awaited together.
+
+    Returns once every publish is confirmed; if any failed, raises the first failure, and
+    only after the others settled, so the caller settles its message knowing what went out.
+    """
+    if len(events) == 1:
+        event, routing_key = events[0]
+        await publish_event(broker, topology, event, routing_key)
+        return
+    outcomes = await asyncio.gather(
+        *(publish_event(broker, topology, event, routing_key) for event, routing_key in events),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
 async def raw_body(message: StreamMessage[Any]) -> bytes:
     """Subscriber decoder that hands handlers the undecoded body.
 
@@ -65,6 +87,15 @@ async def raw_body(message: StreamMessage[Any]) -> bytes:
     becomes a dead letter with its reason instead of an exception inside the framework.
     """
     return message.body
+
+
+async def the_message(message: StreamMessage[Any]) -> StreamMessage[Any]:
+    """Subscriber decoder that hands handlers the whole message (body, headers, ack and nack).
+
+    What ``Consumer`` subscribes with: it settles the message itself (manual ack) and its
+    handlers parse the body themselves, as with ``raw_body``.
+    """
+    return message
 
 
 BROKER_RETRY_FIRST_SECONDS = 0.5

@@ -238,7 +238,23 @@ class ResultAvailable(Envelope):
 
 
 def decode(model: type[M], body: bytes) -> M:
-    """Parse a message body, turning every way it can be wrong into a clear reason."""
+    """Parse a message body, turning every way it can be wrong into a clear reason.
+
+    A valid body (by far the most common) is validated straight from its JSON in one pass,
+    several times faster than building it as Python objects first. Only one that names its
+    ``schema_version`` is taken that way (the field has a default, and a body without it is
+    refused); any other goes through ``_decode_explained``, which says what is wrong.
+    """
+    try:
+        decoded = model.model_validate_json(body)
+    except Exception:  # noqa: BLE001 - the explained way below gives the reason and code
+        return _decode_explained(model, body)
+    if "schema_version" not in decoded.model_fields_set:
+        return _decode_explained(model, body)
+    return decoded
+
+
+def _decode_explained(model: type[M], body: bytes) -> M:
     try:
         raw = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -17,6 +17,7 @@ is then dead-lettered by the broker straight back into the stage's own queue.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
@@ -50,10 +51,16 @@ UNROUTABLE_STAGE = "unroutable"
 
 @dataclass(frozen=True)
 class Topology:
+    """Names and arguments of every exchange and queue under one prefix.
+
+    Each exchange is built once (``cached_property``): every publish names one, and
+    building a ``RabbitExchange`` is not free.
+    """
+
     prefix: str = "aquaflow"
     delivery_limit: int = 10
 
-    @property
+    @cached_property
     def events(self) -> RabbitExchange:
         return RabbitExchange(
             f"{self.prefix}.events",
@@ -62,7 +69,7 @@ class Topology:
             arguments={"alternate-exchange": self.unroutable.name},
         )
 
-    @property
+    @cached_property
     def unroutable(self) -> RabbitExchange:
         """Takes every event that no queue is bound for (the events exchange's alternate)."""
         return RabbitExchange(f"{self.prefix}.unroutable", type=ExchangeType.FANOUT, durable=True)
@@ -71,7 +78,7 @@ class Topology:
     def unroutable_queue(self) -> RabbitQueue:
         return self.work_queue(UNROUTABLE_STAGE, "#")
 
-    @property
+    @cached_property
     def notifications(self) -> RabbitExchange:
         """Where S3 servers publish bucket notifications (MinIO's AMQP target).
 
@@ -81,7 +88,7 @@ class Topology:
         """
         return RabbitExchange(f"{self.prefix}.notifications", type=ExchangeType.TOPIC, durable=True)
 
-    @property
+    @cached_property
     def dead_letters(self) -> RabbitExchange:
         return RabbitExchange(f"{self.prefix}.dead", type=ExchangeType.TOPIC, durable=True)
 

@@ -29,7 +29,7 @@ from aquaflow_shared.contracts import ObjectReceived
 from aquaflow_shared.errors import PermanentError
 from aquaflow_shared.http import service_app
 from aquaflow_shared.logging import configure_logging
-from aquaflow_shared.metrics import ConsumerMetrics
+from aquaflow_shared.metrics import Children, ConsumerMetrics
 from aquaflow_shared.topology import OBJECT_RECEIVED
 
 STAGE = "ingest"
@@ -144,8 +144,10 @@ def create_app(settings: IngestSettings, deps: IngestDeps | None = None) -> Asgi
         count_expansion=count_expansion,
     )
 
+    events_seen = Children(ingest_metrics.events)
+
     def count(source: str, outcome: str) -> None:
-        ingest_metrics.events.labels(source, outcome).inc()
+        events_seen(source, outcome).inc()
 
     async def handle(body: bytes, transport: Transport) -> dict[str, Any]:
         return await ingest_notification(body, ingestor, count, transport=transport, store=s3)

@@ -12,7 +12,7 @@ from aquaflow_router.routing import RoutingTable
 from aquaflow_router.service import plan
 from aquaflow_router.settings import RouterSettings
 from aquaflow_router.table_file import load_routing_table
-from aquaflow_shared.broker import create_broker, publish_event, topology_of
+from aquaflow_shared.broker import create_broker, publish_events, topology_of
 from aquaflow_shared.consumer import Consumers, Delivery
 from aquaflow_shared.contracts import InferenceRequested, ObjectReceived, decode
 from aquaflow_shared.errors import PermanentError
@@ -40,10 +40,9 @@ def create_app(settings: RouterSettings, deps: RoutingTable | None = None) -> As
     async def on_object_received(delivery: Delivery) -> dict[str, Any]:
         received = decode(ObjectReceived, delivery.body)
         planned = plan(received, table)
-        # One after the other, each confirmed: if a publish fails, the message is retried and
-        # the requests already sent go out again with the same message ids (at least once).
-        for event, routing_key in planned:
-            await publish_event(broker, topology, event, routing_key)
+        # All confirmed before the message is acked; if a publish fails, the message is retried
+        # and the requests already sent go out again with the same message ids (at least once).
+        await publish_events(broker, topology, planned)
         requests = [event for event, _ in planned if isinstance(event, InferenceRequested)]
         for request in requests:
             router_metrics.requested(request.model, request.model_version)

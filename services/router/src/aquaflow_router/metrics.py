@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
 
+from aquaflow_shared.metrics import Children
+
 # The version label of a request that leaves the version to the worker.
 DEFAULT_VERSION = "default"
 
@@ -17,6 +19,7 @@ class RouterMetrics:
             ["model", "version"],
             registry=registry,
         )
+        self._requests = Children(self.requests)
 
     def requested(self, model: str, version: str | None) -> None:
-        self.requests.labels(model, version or DEFAULT_VERSION).inc()
+        self._requests(model, version or DEFAULT_VERSION).inc()
