@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from scipy.spatial import ConvexHull
 from skimage.measure import regionprops
 
 from aquaflow_inference.features import FEATURES, measure
@@ -195,3 +196,37 @@ def test_convex_area_and_solidity_agree_with_scikit_image(shape: str) -> None:
     assert f["object_convarea"] == reference.area_convex
     assert f["object_solidity"] == pytest.approx(reference.solidity, abs=1e-4)
     assert f["object_eccentricity"] == pytest.approx(reference.eccentricity, abs=0.01)
+
+
+def hull_by_qhull(mask: Mask) -> tuple[float, float]:
+    """Convex area and Feret diameter straight from their definitions, with SciPy's Qhull."""
+    rows, cols = np.nonzero(mask)
+    centres = np.column_stack([cols, rows]).astype(np.float64)
+    corners = np.concatenate([centres + shift for shift in ((-0.5, -0.5), (0.5, -0.5), (-0.5, 0.5), (0.5, 0.5))])
+    corners = corners[ConvexHull(corners).vertices]
+    feret = float(np.sqrt(((corners[:, None, :] - corners[None, :, :]) ** 2).sum(axis=2).max()))
+    midpoints = np.concatenate([centres + shift for shift in ((-0.5, 0.0), (0.5, 0.0), (0.0, -0.5), (0.0, 0.5))])
+    sides = ConvexHull(midpoints).equations
+    y, x = np.mgrid[: mask.shape[0], : mask.shape[1]]
+    points = np.column_stack([x.ravel(), y.ravel()]).astype(np.float64)
+    inside = (points @ sides[:, :2].T + sides[:, 2] <= 1e-9).all(axis=1)
+    return float(inside.sum()), feret
+
+
+def test_convex_area_and_feret_are_those_of_the_hull_qhull_finds_on_any_shape() -> None:
+    rng = np.random.default_rng(5)
+    for i in range(200):
+        height, width = (int(n) for n in rng.integers(1, 40, 2))
+        mask = rng.random((height, width)) < [0.05, 0.5, 0.9][i % 3]
+        if i % 4 == 0:  # a line at some angle: collinear pixels
+            mask[:] = False
+            y0, y1 = rng.integers(0, height, 2)
+            x0, x1 = rng.integers(0, width, 2)
+            steps = max(abs(int(y1) - int(y0)), abs(int(x1) - int(x0))) + 1
+            mask[np.linspace(y0, y1, steps).round().astype(int), np.linspace(x0, x1, steps).round().astype(int)] = True
+        if not mask.any():
+            continue
+        area, feret = hull_by_qhull(mask)
+        f = features_of(mask)
+        assert f["object_convarea"] == area
+        assert f["object_feret"] == round(feret, 4)

@@ -13,7 +13,7 @@ from PIL import Image, ImageFile
 
 from aquaflow_devstack.samples import Sample, real_images
 from aquaflow_inference.errors import CorruptImage, ImageTooLarge, NotAnImage
-from aquaflow_inference.imaging import decode_image
+from aquaflow_inference.imaging import decode_image, decode_upload
 from aquaflow_shared.errors import PermanentError
 
 LIMIT = 60_000_000
@@ -259,3 +259,60 @@ def test_a_damaged_exif_block_leaves_the_pixels_as_stored() -> None:
     data = encoded(gradient(64, 48), "JPEG", exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff")
     image = decode_image(data, max_pixels=LIMIT)
     assert image.size == (64, 48)
+
+
+def exif_orientation(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    return exif.tobytes()
+
+
+def animated_png(frames: list[Image.Image]) -> bytes:
+    return encoded(frames[0], "PNG", save_all=True, append_images=frames[1:])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        encoded(gradient().convert("L"), "PNG"),
+        encoded(gradient(), "PNG"),
+        encoded(gradient().convert("RGBA"), "PNG"),
+        encoded(gradient().convert("P"), "PNG"),
+        encoded(gradient().convert("1"), "PNG"),
+        encoded(gradient().convert("L"), "PNG", exif=exif_orientation(1)),
+    ],
+    ids=["grey", "rgb", "rgba", "palette", "bilevel", "exif-upright"],
+)
+def test_a_png_of_the_decoded_pixels_is_kept_as_uploaded(data: bytes) -> None:
+    decoded = decode_upload(data, max_pixels=LIMIT)
+    assert decoded.png is data
+    with Image.open(io.BytesIO(data)) as stored:
+        assert stored.mode == decoded.image.mode
+        np.testing.assert_array_equal(np.asarray(stored), np.asarray(decoded.image))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        encoded(gradient(), "JPEG"),
+        encoded(gradient(), "GIF"),
+        # 16-bit grey: scaled to 8 bits by the sensor's range.
+        encoded(Image.fromarray((np.arange(64 * 48).reshape(48, 64) * 13).astype(np.uint16)), "PNG"),
+        # 16 bits per sample of RGB: Pillow reads 8 of them.
+        png_header(8, 8)[:8]  # the signature
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 16, 2, 0, 0, 0))
+        + png_chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + bytes(range(48)) for _ in range(8))))
+        + png_chunk(b"IEND", b""),
+        # 4 bits per palette index: read as 8.
+        encoded(gradient().convert("P", palette=Image.Palette.ADAPTIVE, colors=16), "PNG", bits=4),
+        # Displayed turned: the decoded pixels are not the stored ones.
+        encoded(gradient().convert("L"), "PNG", exif=exif_orientation(6)),
+        # Animated: a viewer shows more than the first frame.
+        animated_png([gradient().convert("L"), gradient().convert("L").transpose(Image.Transpose.FLIP_LEFT_RIGHT)]),
+    ],
+    ids=["jpeg", "gif", "16-bit-grey", "16-bit-rgb", "4-bit-palette", "exif-turned", "animated"],
+)
+def test_an_upload_whose_pixels_changed_or_that_is_no_png_is_not_kept(data: bytes) -> None:
+    decoded = decode_upload(data, max_pixels=LIMIT)
+    assert decoded.png is None
+    assert decoded.image.size in {(64, 48), (48, 64), (8, 8)}

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aquaflow_inference.outputs import PREVIEW_NAME, VIGNETTE_MARGIN, key_prefix, key_stem, render_outputs
+from aquaflow_inference.outputs import PREVIEW_NAME, VIGNETTE_MARGIN, key_prefix, key_stem, marks, render_outputs
 from aquaflow_inference.pipeline import run_inference
+from aquaflow_inference.preview import annotate
 from aquaflow_shared.contracts import (
     BoundingBox,
     Classification,
@@ -185,3 +186,45 @@ async def test_a_real_scan_gives_one_vignette_per_region() -> None:
         width = region.box.x_max - region.box.x_min + 2 * VIGNETTE_MARGIN
         height = region.box.y_max - region.box.y_min + 2 * VIGNETTE_MARGIN
         assert files[region.crop_key or ""].size == (width, height)
+
+
+def encoded_png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=9)  # not the level render_outputs uses
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("profile", ["flowcam", "uvp"])
+def test_a_vignette_uploaded_as_a_png_of_its_pixels_is_its_own_crop_byte_for_byte(profile: str) -> None:
+    image, pixels = scan()
+    upload = encoded_png(image)
+    result = completed(profile, classification=Classification(label="copepod", score=0.7))
+    rendered = render_outputs(result, image, BUCKET, upload_png=upload)
+    files = {f.key: f.data for f in rendered.files}
+    assert files[rendered.completed.crop_key or ""] is upload
+    # The same key, pixels and preview as a new encoding would give.
+    encoded_anew = render_outputs(result, image, BUCKET)
+    assert [f.key for f in encoded_anew.files] == list(files)
+    assert encoded_anew.completed == rendered.completed
+    np.testing.assert_array_equal(np.asarray(png(files[rendered.completed.crop_key or ""])), pixels)
+    preview = rendered.completed.preview_key or ""
+    assert files[preview] == {f.key: f.data for f in encoded_anew.files}[preview]
+
+
+def test_without_the_upload_a_vignette_crop_is_encoded_from_its_pixels() -> None:
+    image, pixels = scan()
+    result = completed("flowcam", classification=Classification(label="copepod", score=0.7))
+    rendered = render_outputs(result, image, BUCKET, upload_png=None)
+    crop = {f.key: f.data for f in rendered.files}[rendered.completed.crop_key or ""]
+    assert crop != encoded_png(image)
+    np.testing.assert_array_equal(np.asarray(png(crop)), pixels)
+
+
+def test_a_vignette_preview_shows_the_vignette_and_its_caption_losslessly() -> None:
+    image, _ = scan()
+    result = completed("flowcam", classification=Classification(label="copepod", score=0.7))
+    rendered = render_outputs(result, image, BUCKET)
+    preview = png({f.key: f.data for f in rendered.files}[rendered.completed.preview_key or ""])
+    expected = annotate(image, marks(rendered.completed))
+    assert preview.size == image.size
+    np.testing.assert_array_equal(np.asarray(preview), np.asarray(expected))

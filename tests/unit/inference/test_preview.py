@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PIL import Image
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
 
 from aquaflow_inference.preview import Mark, annotate, colour
 from aquaflow_shared.contracts import BoundingBox
@@ -37,3 +39,25 @@ def test_a_caption_without_a_box_labels_the_whole_image() -> None:
 
 def test_each_label_keeps_its_colour() -> None:
     assert colour("copepod") == colour("copepod")
+
+
+def drawn_in_place(image: Image.Image, text: str, label: str) -> Image.Image:
+    """A whole-image caption drawn straight onto the image, as the preview first drew it."""
+    canvas = image.convert("RGB")
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=max(10, min(20, min(canvas.size) // 25)))
+    line = max(1, min(canvas.size) // 300 + 1)
+    left, top, right, bottom = draw.textbbox((0.0 + line, 0.0 + line), text, font=font)
+    draw.rectangle((left - 1, top - 1, right + 1, bottom + 1), fill=(0, 0, 0))
+    draw.text((0.0 + line, 0.0 + line), text, fill=colour(label), font=font)
+    return canvas
+
+
+@pytest.mark.parametrize("size", [(16, 22), (35, 56), (91, 95), (250, 600), (320, 310), (700, 830), (1200, 1500)])
+def test_a_whole_image_caption_is_pasted_exactly_as_drawing_it_in_place_would(size: tuple[int, int]) -> None:
+    rng = np.random.default_rng(size[0])
+    particle = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    for label, score in [("copepod", 0.93), ("diatom", 0.5), ("detritus", 1.0), ("copepod", 0.93)]:
+        text = f"{label} {score:.2f}"
+        preview = annotate(particle, [Mark(None, text, label)])
+        np.testing.assert_array_equal(np.asarray(preview), np.asarray(drawn_in_place(particle, text, label)))

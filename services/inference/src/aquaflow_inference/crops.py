@@ -39,9 +39,9 @@ def crop(image: Image.Image, box: BoundingBox, *, margin: int = 0) -> Image.Imag
     return image.crop(pixel_box(box, image.width, image.height, margin=margin))
 
 
-def encode_png(image: Image.Image) -> bytes:
+def encode_png(image: Image.Image, *, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
     if image.mode not in PNG_MODES:
         image = image.convert("RGB")
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    image.save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()

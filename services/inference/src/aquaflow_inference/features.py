@@ -20,7 +20,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.spatial import ConvexHull
 
 from aquaflow_inference.perimeter import perimeter
 
@@ -168,42 +167,76 @@ def _convex_hull(filled: Mask) -> tuple[float, float]:
     counts the pixels whose centres lie in the convex hull of the midpoints of the region's
     pixel edges (scikit-image's ``area_convex``): a digitised convex shape's own pixels, so that
     its solidity is about 1.
+
+    Both come from the hull of the pixel centres, traced row by row: its left side is the convex
+    envelope of each row's first pixel, its right side that of each row's last (``_envelope``).
     """
-    inner = np.zeros_like(filled)
-    inner[1:-1, 1:-1] = filled[1:-1, 1:-1] & filled[:-2, 1:-1] & filled[2:, 1:-1] & filled[1:-1, :-2] & filled[1:-1, 2:]
-    rows, cols = np.nonzero(filled & ~inner)  # hulls only need the boundary pixels
-    centres = np.column_stack([cols, rows]).astype(np.float64)
-    corners = _hull_points(centres, ((-0.5, -0.5), (0.5, -0.5), (-0.5, 0.5), (0.5, 0.5)))
-    differences = corners[:, None, :] - corners[None, :, :]
-    feret = float(np.sqrt((differences**2).sum(axis=2).max()))
-    hull = _hull_points(centres, ((-0.5, 0.0), (0.5, 0.0), (0.0, -0.5), (0.0, 0.5)))
-    return float(_pixel_centres_inside(hull)), feret
+    rows, first, last = _row_ends(filled)
+    left = _envelope(rows, -first)  # the left side, as the envelope of the mirrored first pixels
+    right = _envelope(rows, last)
+    # Every vertex of the hull is on one of its sides. Two corners of pixel squares lie farthest
+    # apart when they are the outer corners of two such vertices: 1 farther on each axis.
+    xs = np.concatenate([first[left], last[right]])
+    ys = np.concatenate([rows[left], rows[right]])
+    across = np.abs(xs[:, None] - xs[None, :]) + 1
+    along = np.abs(ys[:, None] - ys[None, :]) + 1
+    feret = float(np.sqrt((across * across + along * along).max()))
+    # The hull of the pixel edges' midpoints is the hull of the centres widened by a diamond of
+    # half a pixel: each side moves out by half a pixel, or by half its run per row if it is steeper.
+    every_row = np.arange(rows[0], rows[-1] + 1)
+    right_end = _widened_side(rows[right], last[right], every_row)
+    left_end = -_widened_side(rows[left], -first[left], every_row)
+    tolerance = 1e-9  # a centre on the hull's edge is inside
+    counts = np.floor(right_end + tolerance) - np.ceil(left_end - tolerance) + 1
+    return float(np.clip(counts, 0, None).sum()), feret
 
 
-def _pixel_centres_inside(polygon: npt.NDArray[np.float64]) -> int:
-    """How many integer points lie in the convex ``polygon`` (its vertices in order), edges included.
+Integers = npt.NDArray[np.intp]
 
-    Row by row: each row of points crosses the polygon along one interval of x.
+
+def _row_ends(filled: Mask) -> tuple[Integers, Integers, Integers]:
+    """The rows the region occupies, and the column of the first and last pixel of each."""
+    rows = np.flatnonzero(filled.any(axis=1))
+    occupied = filled[rows]
+    first = occupied.argmax(axis=1)
+    last = filled.shape[1] - 1 - occupied[:, ::-1].argmax(axis=1)
+    return rows, first, last
+
+
+def _envelope(rows: Integers, x: Integers) -> Integers:
+    """The indices of the vertices of the upper concave envelope of the points (row, x), rows rising.
+
+    A point on or under the chord between its neighbours is no vertex: all such points are
+    dropped at once, again and again, until every point left stands above its neighbours' chord.
+    The arithmetic is on integers, so a point exactly on a chord is dropped.
     """
-    tolerance = 1e-9
-    start, end = polygon, np.roll(polygon, -1, axis=0)
-    rising = start[:, 1] != end[:, 1]  # horizontal edges add nothing their neighbours do not
-    start, end = start[rising], end[rising]
-    rows = np.arange(math.ceil(polygon[:, 1].min() - tolerance), math.floor(polygon[:, 1].max() + tolerance) + 1)
-    low, high = np.minimum(start[:, 1], end[:, 1]), np.maximum(start[:, 1], end[:, 1])
-    crosses = (rows[:, None] >= low - tolerance) & (rows[:, None] <= high + tolerance)
-    share = (rows[:, None] - start[:, 1]) / (end[:, 1] - start[:, 1])
-    x = start[:, 0] + share * (end[:, 0] - start[:, 0])
-    left = np.where(crosses, x, np.inf).min(axis=1)
-    right = np.where(crosses, x, -np.inf).max(axis=1)
-    counts = np.floor(right + tolerance) - np.ceil(left - tolerance) + 1
-    return int(np.clip(counts, 0, None).sum())
+    keep = np.arange(rows.size)
+    while keep.size > 2:
+        a, i, b = keep[:-2], keep[1:-1], keep[2:]
+        under = (x[i] - x[a]) * (rows[b] - rows[a]) <= (x[b] - x[a]) * (rows[i] - rows[a])
+        if not under.any():
+            break
+        keep = np.concatenate([keep[:1], i[~under], keep[-1:]])
+    return keep
 
 
-def _hull_points(centres: npt.NDArray[np.float64], shifts: tuple[tuple[float, float], ...]) -> npt.NDArray[np.float64]:
-    """The vertices of the convex hull of ``centres`` moved by each of ``shifts``."""
-    points = np.concatenate([centres + shift for shift in shifts])
-    return points[ConvexHull(points).vertices]  # type: ignore[no-any-return]
+def _widened_side(rows: Integers, x: Integers, every_row: Integers) -> npt.NDArray[np.float64]:
+    """The right end of each row of a concave side (vertices ``rows``, ``x``) widened by the diamond.
+
+    On row y the diamond reaches the side at heights y ± t (t ≤ ½) and adds ½ − t to its x: where
+    the side runs by more than a pixel per row the farthest point is half a row away, ½·|slope|
+    out; otherwise the side's own point, ½ out. At a vertex the slopes on either side count.
+    """
+    x_at = np.interp(every_row, rows, x)
+    if rows.size == 1:
+        return x_at + 0.5
+    slopes = np.diff(x) / np.diff(rows)
+    # The slope going down from each row (none from the last vertex), and going up (none from the first).
+    below = np.searchsorted(rows, every_row, side="right") - 1
+    above = np.searchsorted(rows, every_row, side="left") - 1
+    down = np.where(below < rows.size - 1, slopes[np.minimum(below, rows.size - 2)], -np.inf)
+    up = np.where(above >= 0, -slopes[np.maximum(above, 0)], -np.inf)
+    return x_at + 0.5 * np.maximum(np.maximum(down, up), 1.0)
 
 
 def _grey_statistics(levels: npt.NDArray[np.float64]) -> dict[str, float]:

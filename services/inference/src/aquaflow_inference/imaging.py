@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -12,8 +13,24 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from aquaflow_inference.errors import CorruptImage, ImageTooLarge, NotAnImage
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """An uploaded image, decoded."""
+
+    image: Image.Image
+    # The upload itself when it is a PNG whose pixels ``image`` holds unchanged: one frame, each
+    # sample stored at the depth of ``image``'s mode, not turned, not scaled. Those bytes are then
+    # as good a PNG of ``image`` as a new encoding, and cost nothing to make.
+    png: bytes | None
+
+
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     """Decode fully (not just the header): a truncated file fails here, not in a model."""
+    return decode_upload(data, max_pixels=max_pixels).image
+
+
+def decode_upload(data: bytes, *, max_pixels: int) -> Decoded:
+    """``decode_image``, and whether the upload is already a PNG of the decoded pixels."""
     if not data:
         raise NotAnImage("object is empty")
     kind = "image"
@@ -33,6 +50,10 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
             if width == 0 or height == 0:
                 raise CorruptImage(f"image has no pixels ({width}x{height})")
             image.seek(0)  # the first frame of an animated GIF
+            # How the file stores its samples ("RGB;16B": 16 bits, read as 8), known until the pixels are
+            # read: a tile's fourth item (its "args"; a plain tuple before Pillow 11).
+            stored = image.tile[0][3] if len(image.tile) == 1 else None
+            frames = getattr(image, "n_frames", 1)
             image.load()
     except UnidentifiedImageError as error:
         raise NotAnImage(f"not an image in a format we read ({len(data)} bytes, starts {data[:8]!r})") from error
@@ -40,7 +61,10 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         raise ImageTooLarge(f"decompression bomb: {error}") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise CorruptImage(f"corrupt or truncated {kind} data: {error}") from error
-    return to_8bit(upright(image))
+    decoded = to_8bit(upright(image))
+    as_stored = decoded is image and kind == "PNG" and frames == 1 and stored == image.mode
+    as_stored = as_stored and _displayed_as_stored(image) is True
+    return Decoded(decoded, data if as_stored else None)
 
 
 def upright(image: Image.Image) -> Image.Image:
@@ -51,16 +75,26 @@ def upright(image: Image.Image) -> Image.Image:
     unchanged, so the bomb guard above still holds. A damaged EXIF block is no reason to
     refuse an image whose pixels decoded: it is then used as stored.
     """
+    # Checked first: exif_transpose copies even an upright image, a waste on a large scan.
+    if _displayed_as_stored(image) is not False:
+        return image
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns of a damaged EXIF block, then reads what it can
-            # Checked first: exif_transpose copies even an upright image, a waste on a large scan.
-            if image.getexif().get(ExifTags.Base.Orientation, 1) in (None, 1):
-                return image
             turned = ImageOps.exif_transpose(image)
     except Exception:  # noqa: BLE001 - any failure of an optional tag leaves the pixels as stored
         return image
     return image if turned is None else turned
+
+
+def _displayed_as_stored(image: Image.Image) -> bool | None:
+    """Whether the EXIF orientation tag leaves the image as stored; None when the EXIF block is damaged."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns of a damaged EXIF block, then reads what it can
+            return image.getexif().get(ExifTags.Base.Orientation, 1) in (None, 1)
+    except Exception:  # noqa: BLE001 - any failure of an optional tag leaves the pixels as stored
+        return None
 
 
 # Sensors store 10, 12 or 14 significant bits in 16-bit containers; the deepest of these that

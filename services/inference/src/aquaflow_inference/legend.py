@@ -24,7 +24,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from aquaflow_inference.foreground import grown
+
 Mask = npt.NDArray[np.bool_]
+Labels = npt.NDArray[np.int32]
 
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 # A scale bar: at least this long, this many times longer than tall, its longest run of ink
@@ -48,24 +51,45 @@ MARK_ARM_COVERAGE = 0.8
 LEGEND_HALO = 1
 
 
+Indices = npt.NDArray[np.intp]
+
+
 @dataclass(frozen=True)
-class Component:
-    index: int  # label in the labelled ink
-    top: int
-    left: int
-    ink: Mask  # the component's pixels in its bounding box
+class Pieces:
+    """The connected pieces of one ink, as arrays: piece ``i`` is label ``i + 1`` of ``labels``.
+
+    Their boxes are judged all at once; only the few boxes shaped like a legend piece have their
+    ink cut out and looked at, since a vignette's ink holds dozens of specks.
+    """
+
+    labels: Labels
+    top: Indices
+    left: Indices
+    bottom: Indices  # exclusive
+    right: Indices  # exclusive
+    size: Indices  # pixels
 
     @property
-    def height(self) -> int:
-        return int(self.ink.shape[0])
+    def height(self) -> Indices:
+        return self.bottom - self.top
 
     @property
-    def width(self) -> int:
-        return int(self.ink.shape[1])
+    def width(self) -> Indices:
+        return self.right - self.left
 
-    @property
-    def bottom(self) -> int:
-        return self.top + self.height
+    def ink(self, i: int) -> Mask:
+        """Piece ``i``'s pixels in its box."""
+        box = self.labels[self.top[i] : self.bottom[i], self.left[i] : self.right[i]]
+        return box == i + 1  # type: ignore[no-any-return]
+
+
+def pieces_of(ink: Mask) -> Pieces:
+    labels, count = ndimage.label(ink, structure=EIGHT_CONNECTED)
+    # Labels run from 1 to count without gaps: every box is there.
+    boxes = [(b[0].start, b[1].start, b[0].stop, b[1].stop) for b in ndimage.find_objects(labels) if b is not None]
+    top, left, bottom, right = np.array(boxes, dtype=np.intp).reshape(count, 4).T
+    size = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    return Pieces(labels, top, left, bottom, right, size)
 
 
 def legend_mask(*inks: Mask) -> Mask:
@@ -83,80 +107,85 @@ def legend_mask(*inks: Mask) -> Mask:
         legend |= _legend_in(ink)
     if not legend.any():
         return legend
-    return ndimage.binary_dilation(legend, structure=EIGHT_CONNECTED, iterations=LEGEND_HALO)  # type: ignore[no-any-return]
+    return grown(legend, LEGEND_HALO)
 
 
 def _legend_in(ink: Mask) -> Mask:
-    labels, _ = ndimage.label(ink, structure=EIGHT_CONNECTED)
-    components = [
-        Component(i + 1, box[0].start, box[1].start, labels[box] == i + 1)
-        for i, box in enumerate(ndimage.find_objects(labels))
-        if box is not None
-    ]
+    pieces = pieces_of(ink)
     height, width = ink.shape
     legend = np.zeros(ink.shape, dtype=bool)
-    marks = [c.index for c in components if is_corner_mark(c, height, width)]
-    legend |= np.isin(labels, marks)
-    for bar in (c for c in components if is_scale_bar(c, height)):
-        caption = [c for c in components if is_caption_of(c, bar, height)]
-        top = min(c.top for c in [bar, *caption])
-        bottom = max(c.bottom for c in [bar, *caption])
-        left = min(c.left for c in [bar, *caption])
-        right = max(c.left + c.width for c in [bar, *caption])
+    # Which labels are legend: one lookup over the labelled ink at the end, not one pass per piece.
+    chosen = np.zeros(pieces.size.size + 1, dtype=bool)
+    for i in np.flatnonzero(boxed_like_corner_mark(pieces, height, width)).tolist():
+        chosen[i + 1] = inked_like_corner_mark(pieces.ink(i), int(pieces.size[i]))
+    for bar in np.flatnonzero(boxed_like_scale_bar(pieces, height)).tolist():
+        if _longest_row_run(pieces.ink(bar)) < BAR_MIN_RUN * int(pieces.width[bar]):
+            continue
+        members = captions_of(pieces, bar, height)
+        members[bar] = True
+        top, bottom = int(pieces.top[members].min()), int(pieces.bottom[members].max())
+        left, right = int(pieces.left[members].min()), int(pieces.right[members].max())
         legend[top:bottom, left:right] = True
-        legend |= np.isin(labels, [bar.index] + [c.index for c in caption])
+        chosen[1:] |= members
+    if chosen.any():
+        legend |= chosen[pieces.labels]
     return legend
 
 
-def is_scale_bar(component: Component, height: int) -> bool:
-    if component.width < BAR_MIN_LENGTH or component.width < BAR_MIN_ASPECT * component.height:
-        return False
-    if (component.top + component.bottom) / 2 < BAR_LOWEST_START * height:
-        return False
-    return _longest_row_run(component.ink) >= BAR_MIN_RUN * component.width
+def boxed_like_scale_bar(pieces: Pieces, height: int) -> Mask:
+    """Pieces long, flat and low enough to be a scale bar; one is if its ink runs along it (``BAR_MIN_RUN``)."""
+    width = pieces.width
+    long_and_flat = (width >= BAR_MIN_LENGTH) & (width >= BAR_MIN_ASPECT * pieces.height)
+    return long_and_flat & ((pieces.top + pieces.bottom) / 2 >= BAR_LOWEST_START * height)  # type: ignore[no-any-return]
 
 
-def is_caption_of(component: Component, bar: Component, height: int) -> bool:
-    """A glyph of the text line just above or just below ``bar``."""
-    if component.index == bar.index:
-        return False
+def captions_of(pieces: Pieces, bar: int, height: int) -> Mask:
+    """The glyphs of the text lines just above and just below piece ``bar``."""
     tallest = max(GLYPH_MAX_HEIGHT_PX, round(GLYPH_MAX_HEIGHT_SHARE * height))
-    if component.height > tallest:
-        return False
-    above = bar.top - CAPTION_GAP_PX <= component.bottom <= bar.bottom
-    below = bar.top <= component.top <= bar.bottom + CAPTION_GAP_PX
-    return above or below
+    top, bottom = int(pieces.top[bar]), int(pieces.bottom[bar])
+    above = (top - CAPTION_GAP_PX <= pieces.bottom) & (pieces.bottom <= bottom)
+    below = (top <= pieces.top) & (pieces.top <= bottom + CAPTION_GAP_PX)
+    glyphs: Mask = (pieces.height <= tallest) & (above | below)
+    glyphs[bar] = False
+    return glyphs
 
 
-def is_corner_mark(component: Component, height: int, width: int) -> bool:
+def boxed_like_corner_mark(pieces: Pieces, height: int, width: int) -> Mask:
+    """Pieces whose box and pixel count fit an L bracket: both arms long enough, thin enough."""
+    h, w = pieces.height, pieces.width
+    sized = (np.minimum(h, w) >= MARK_MIN_ARM) & (np.maximum(h, w) <= MARK_MAX_SHARE * min(height, width))
+    return sized & (pieces.size <= (h + w) * MARK_MAX_THICKNESS)  # type: ignore[no-any-return]
+
+
+def inked_like_corner_mark(ink: Mask, total: int) -> bool:
     """An L bracket: two thin arms along adjacent sides of its box, and nothing else."""
-    h, w = component.height, component.width
-    if min(h, w) < MARK_MIN_ARM or max(h, w) > MARK_MAX_SHARE * min(height, width):
-        return False
-    ink = component.ink
-    total = int(ink.sum())
-    if total > (h + w) * MARK_MAX_THICKNESS:
-        return False
+    h, w = ink.shape
     t = MARK_MAX_THICKNESS
-    for rows in (slice(0, t), slice(h - t, h)):
-        for cols in (slice(0, t), slice(w - t, w)):
-            arms = np.zeros_like(ink)
-            arms[rows, :] = True
-            arms[:, cols] = True
-            on_arms = int((ink & arms).sum()) >= MARK_INK_ON_ARMS * total
-            horizontal = ink[rows, :].any(axis=0).mean() >= MARK_ARM_COVERAGE
-            vertical = ink[:, cols].any(axis=1).mean() >= MARK_ARM_COVERAGE
-            if on_arms and horizontal and vertical:
+    bands = (slice(0, t), slice(h - t, h)), (slice(0, t), slice(w - t, w))
+    # Arms first (cheap), then whether all the ink is on them.
+    horizontal = [rows for rows in bands[0] if _share(ink[rows, :].any(axis=0)) >= MARK_ARM_COVERAGE]
+    vertical = [cols for cols in bands[1] if _share(ink[:, cols].any(axis=1)) >= MARK_ARM_COVERAGE]
+    for rows in horizontal:
+        for cols in vertical:
+            # The ink on the two arms, counted without drawing them: the corner they share counts once.
+            shared = np.count_nonzero(ink[rows, cols])
+            on_arms = np.count_nonzero(ink[rows, :]) + np.count_nonzero(ink[:, cols]) - shared
+            if on_arms >= MARK_INK_ON_ARMS * total:
                 return True
     return False
 
 
+def _share(covered: Mask) -> float:
+    """The share of ``covered`` that is True (its mean, counted)."""
+    return int(np.count_nonzero(covered)) / covered.size
+
+
 def _longest_row_run(ink: Mask) -> int:
     """The longest horizontal run of ink in any row."""
-    longest = 0
-    for row in ink:
-        padded = np.concatenate([[False], row, [False]]).astype(np.int8)
-        edges = np.flatnonzero(np.diff(padded))
-        if edges.size:
-            longest = max(longest, int((edges[1::2] - edges[::2]).max()))
-    return longest
+    padded = np.zeros((ink.shape[0], ink.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = ink
+    edges = np.diff(padded, axis=1)
+    # Row by row, runs start (+1) and end (-1) in turn: the k-th start in reading order pairs with the k-th end.
+    starts = np.nonzero(edges == 1)[1]
+    ends = np.nonzero(edges == -1)[1]
+    return int((ends - starts).max()) if starts.size else 0

@@ -26,7 +26,7 @@ def classify(probabilities: Floats, labels: tuple[str, ...], top_k: int = TOP_K)
     """The best ``top_k`` classes, best first, and every class's score (probabilities, softmax applied)."""
     if probabilities.shape != (len(labels),):
         raise ValueError(f"expected {len(labels)} class scores, got shape {probabilities.shape}")
-    scores = [float(np.clip(p, 0.0, 1.0)) for p in probabilities]
+    scores: list[float] = np.clip(probabilities, 0.0, 1.0).tolist()  # one call, not one per class
     order = np.argsort(-probabilities, kind="stable")[:top_k]
     top = [LabelScore(label=labels[i], score=scores[i]) for i in order]
     return Classification(

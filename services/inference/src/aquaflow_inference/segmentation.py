@@ -101,13 +101,13 @@ def measure_vignette(image: Image.Image, params: SegmentationParams) -> Segmenta
         return Segmentation([], 0)
     first = vignette_foreground(grey, params.polarity, params.grey_threshold)
     legend = legend_mask(first.objects, saturated_ink(grey, first.polarity))
-    found = vignette_foreground(grey, first.polarity, params.grey_threshold, ignored=legend)
+    # Without a legend, setting it aside changes nothing: the first pass is the answer.
+    found = vignette_foreground(grey, first.polarity, params.grey_threshold, ignored=legend) if legend.any() else first
     organism = organism_of(found.objects)
     if organism is None:
         return Segmentation([], 0)
-    box = ndimage.find_objects(organism.astype(np.int32))[0]
-    filled = ndimage.binary_fill_holes(organism[box])
-    region = _found(_croppable(image), grey, filled, found.objects[box], box, params=params)
+    filled = ndimage.binary_fill_holes(organism.pixels)
+    region = _found(_croppable(image), grey, filled, found.objects[organism.box], organism.box, params=params)
     return Segmentation([region], 1)
 
 

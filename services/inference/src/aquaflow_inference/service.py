@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from aquaflow_inference.errors import UnknownModel
-from aquaflow_inference.imaging import decode_image
+from aquaflow_inference.imaging import decode_upload
 from aquaflow_inference.model_port import ImageModel
 from aquaflow_inference.outputs import OutputFile, render_outputs
 from aquaflow_inference.pipeline import check_request, run_inference
@@ -73,26 +73,30 @@ async def infer_object(
     data = await reader.read(request.object)
     # Decoding a large scan is CPU work: keep it off the event loop the other messages share.
     try:
-        image = await asyncio.to_thread(decode_image, data, max_pixels=limits.max_image_pixels)
+        decoded = await asyncio.to_thread(decode_upload, data, max_pixels=limits.max_image_pixels)
     except PermanentError as refused:
         # The reason names the object, as every other stage's reasons do.
         where = f"s3://{request.object.bucket}/{request.object.key}"
         raise PermanentError(f"{where}: {refused.reason}", code=refused.code) from refused
     completed = await run_inference(
-        request, image, pinned, max_regions=limits.max_regions, grey_threshold=limits.grey_threshold
+        request, decoded.image, pinned, max_regions=limits.max_regions, grey_threshold=limits.grey_threshold
     )
     if output is None:
         return completed
-    return await write_outputs(completed, image, output)
+    return await write_outputs(completed, decoded.image, output, upload_png=decoded.png)
 
 
-async def write_outputs(completed: InferenceCompleted, image: Image.Image, output: Output) -> InferenceCompleted:
+async def write_outputs(
+    completed: InferenceCompleted, image: Image.Image, output: Output, *, upload_png: bytes | None = None
+) -> InferenceCompleted:
     """Write the crops and the preview; the result names them only once all are written.
 
     The keys are deterministic, so a redelivery after a crash halfway overwrites the same
-    objects and leaves no strays.
+    objects and leaves no strays. ``upload_png``: the upload, when it is a PNG of exactly
+    ``image``'s pixels (``imaging.Decoded.png``), written as a vignette's crop instead of a new encoding.
     """
-    rendered = await asyncio.to_thread(render_outputs, completed, image, output.bucket)  # cropping, PNG: CPU
+    # Cropping and PNG encoding: CPU work, off the event loop.
+    rendered = await asyncio.to_thread(render_outputs, completed, image, output.bucket, upload_png=upload_png)
     await write_all(output, rendered.files)
     return rendered.completed
 

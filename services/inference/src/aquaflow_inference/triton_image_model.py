@@ -1,8 +1,8 @@
 """The ImageModel of a model served by Triton: images in, classes or boxes out (model_port.py).
 
 Images become tensors as the model's configuration says (preprocess.py), go to Triton in
-one call per batch (chunked to the model's max batch size; Triton's dynamic batcher joins
-the calls of the many messages in flight), and the answers are read back (postprocess.py).
+one call per batch (joined with the calls of the other messages in flight, batching.py;
+chunked to the model's max batch size), and the answers are read back (postprocess.py).
 The numpy and PIL work runs in worker threads, off the event loop the other messages share.
 
 A model is pinned to one version for a request, so the version a result names is the one
@@ -27,7 +27,7 @@ from aquaflow_shared.contracts import Classification, Detection
 
 
 class TensorModel(Protocol):
-    """A model as tensors in and out: ``TritonModel``, or ONNX Runtime in-process in the pure tests."""
+    """A model as tensors in and out: ``TritonModel`` (behind ``JoinedCalls``), or ONNX Runtime in the pure tests."""
 
     @property
     def spec(self) -> ModelSpec: ...
