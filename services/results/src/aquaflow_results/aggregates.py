@@ -57,15 +57,21 @@ def _spread(values: list[float]) -> dict[str, float | int]:
 def sizes(rows: Iterable[ObjectRow], pixel_size_um: float) -> dict[str, Any] | None:
     """ESD (mm), area (mm²) and spherical biovolume (mm³), overall and per class."""
     esd_by_label: dict[str, list[float]] = defaultdict(list)
+    volume_by_label: dict[str, list[float]] = defaultdict(list)
     esds: list[float] = []
+    volumes: list[float] = []  # each ESD's sphere, computed once for the totals and the classes
     areas: list[float] = []
     for row in rows:
         esd = _esd_px(row)
         if esd is None:
             continue
         esd_mm = length_mm(esd, pixel_size_um)
+        volume = sphere_volume(esd_mm)
+        label = row.label or "unclassified"
         esds.append(esd_mm)
-        esd_by_label[row.label or "unclassified"].append(esd_mm)
+        volumes.append(volume)
+        esd_by_label[label].append(esd_mm)
+        volume_by_label[label].append(volume)
         if row.area_px is not None and row.area_px > 0:
             areas.append(area_mm2(row.area_px, pixel_size_um))
     if not esds:
@@ -73,21 +79,17 @@ def sizes(rows: Iterable[ObjectRow], pixel_size_um: float) -> dict[str, Any] | N
     return {
         "esd_mm": _spread(esds),
         "area_mm2": _spread(areas) if areas else None,
-        "biovolume_mm3": {"total": _r(sum(sphere_volume(d) for d in esds)), "mean": _r(sphere_volume_mean(esds))},
+        "biovolume_mm3": {"total": _r(sum(volumes)), "mean": _r(statistics.fmean(volumes))},
         "by_class": {
             label: {
                 "n": len(values),
                 "esd_mm_mean": _r(statistics.fmean(values)),
                 "esd_mm_median": _r(statistics.median(values)),
-                "biovolume_mm3": _r(sum(sphere_volume(d) for d in values)),
+                "biovolume_mm3": _r(sum(volume_by_label[label])),
             }
             for label, values in sorted(esd_by_label.items())
         },
     }
-
-
-def sphere_volume_mean(diameters: list[float]) -> float:
-    return statistics.fmean(sphere_volume(d) for d in diameters)
 
 
 def abundance(
@@ -209,17 +211,41 @@ def _version_order(version: str) -> tuple[bool, int, str]:
     return (not version.isdigit(), int(version) if version.isdigit() else 0, version)
 
 
+class _Groups:
+    """``_group`` of one sample's metadata, computed once per set of results and failures.
+
+    A sample of one model at one version has the same results as its primary model, its
+    model and its version: their figures are computed once, not three times.
+    """
+
+    def __init__(self, metadata: Mapping[str, Any]) -> None:
+        self._metadata = metadata
+        self._known: dict[tuple[tuple[int, ...], tuple[int, ...]], dict[str, Any]] = {}
+
+    def __call__(self, results: list[TalliedResult], failures: list[TalliedFailure]) -> dict[str, Any]:
+        # The objects themselves, by identity: they are all alive in the tally while this runs.
+        key = (tuple(map(id, results)), tuple(map(id, failures)))
+        found = self._known.get(key)
+        if found is None:
+            found = self._known[key] = _group(results, failures, self._metadata)
+        return found
+
+
 def model_figures(
-    results: list[TalliedResult], failures: list[TalliedFailure], metadata: Mapping[str, Any]
+    results: list[TalliedResult],
+    failures: list[TalliedFailure],
+    metadata: Mapping[str, Any],
+    group: Callable[[list[TalliedResult], list[TalliedFailure]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One model's figures in a sample, and each of its versions' (a canary beside the pinned version)."""
+    group = group or _Groups(metadata)
     versions = sorted({r.version for r in results}, key=_version_order)
     return {
-        **_group(results, failures, metadata),
+        **group(results, failures),
         "primary": any(r.primary for r in results) or any(f.primary for f in failures),
         # A failed request names the version it asked for, not one that ran: failures stay at model level.
         "versions": [
-            {"version": version, **_results_only(_group([r for r in results if r.version == version], [], metadata))}
+            {"version": version, **_results_only(group([r for r in results if r.version == version], []))}
             for version in versions
         ],
     }
@@ -232,11 +258,15 @@ def sample_figures(tally: SampleTally, metadata: Mapping[str, Any], expected_obj
     primary model's, one result per upload, as before a rule could name several models; every
     model's are under ``models``, apart, so a detector's counts never mix with a classifier's.
     """
-    primary = _group([r for r in tally.results if r.primary], [f for f in tally.failures if f.primary], metadata)
+    group = _Groups(metadata)
+    primary = group([r for r in tally.results if r.primary], [f for f in tally.failures if f.primary])
     names = sorted({r.model for r in tally.results} | {f.model for f in tally.failures})
     models = {
         name: model_figures(
-            [r for r in tally.results if r.model == name], [f for f in tally.failures if f.model == name], metadata
+            [r for r in tally.results if r.model == name],
+            [f for f in tally.failures if f.model == name],
+            metadata,
+            group,
         )
         for name in names
     }

@@ -76,7 +76,10 @@ def summarize(completed: InferenceCompleted) -> dict[str, float | int | str]:
     return summary
 
 
-def result_event(completed: InferenceCompleted, stored_at: datetime) -> ResultAvailable:
+def result_event(
+    completed: InferenceCompleted, stored_at: datetime, summary: dict[str, float | int | str] | None = None
+) -> ResultAvailable:
+    """The announcement of a stored result; ``summary``: its document's, when in hand."""
     rid = result_id(completed)
     return ResultAvailable(
         message_id=derive_id("result.available", rid),
@@ -87,7 +90,7 @@ def result_event(completed: InferenceCompleted, stored_at: datetime) -> ResultAv
         profile=completed.profile,
         model=completed.model,
         model_version=completed.model_version,
-        summary=summarize(completed),
+        summary=summarize(completed) if summary is None else summary,
         stored_at=stored_at,
         sample_id=completed.sample_id,
     )

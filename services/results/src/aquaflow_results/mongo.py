@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.monitoring import CommandListener
 
 from aquaflow_results.documents import UNIQUE_FIELDS
 from aquaflow_results.mongo_errors import mongodb_errors
@@ -30,9 +32,18 @@ class MongoStore:
     """
 
     def __init__(
-        self, url: str, database: str, *, results: str = "results", samples: str = "samples", timeout_seconds: float = 5
+        self,
+        url: str,
+        database: str,
+        *,
+        results: str = "results",
+        samples: str = "samples",
+        timeout_seconds: float = 5,
+        event_listeners: Sequence[CommandListener] = (),
     ) -> None:
         self._url = url
+        # Watching every command the store sends (the tests count them).
+        self._listeners = list(event_listeners)
         self._database_name = database
         self._names = (results, samples)
         self._timeout_ms = int(timeout_seconds * 1000)
@@ -69,6 +80,7 @@ class MongoStore:
             tz_aware=True,
             w="majority",
             journal=True,
+            event_listeners=self._listeners,
         )
         try:
             await self._ensure_indexes()
@@ -99,6 +111,8 @@ class MongoStore:
         self._samples = MongoSamples(samples)
 
     async def close(self) -> None:
+        if self._results is not None:
+            await self._results.close()  # the marks of announced results not written yet
         if self._client is not None:
             await self._client.close()
         self._client = self._results = self._samples = None

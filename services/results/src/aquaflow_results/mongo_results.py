@@ -13,8 +13,8 @@ from pymongo.errors import DuplicateKeyError
 from aquaflow_results.aggregates import ObjectRow, SampleTally, TalliedFailure, TalliedResult, Upload
 from aquaflow_results.cursors import Cursor
 from aquaflow_results.mongo_errors import mongodb_errors
+from aquaflow_results.mongo_result_writes import ResultWrites
 from aquaflow_results.ports import RESULT_FILTERS, Page, ResultQuery, SaveOutcome
-from aquaflow_shared.errors import DependencyUnavailable
 
 SORT = [("stored_at", ASCENDING), ("_id", ASCENDING)]
 # What a sample's aggregates read of each result and failure: which upload, model and version,
@@ -66,15 +66,12 @@ def _upload(doc: dict[str, Any]) -> Upload:
     return (str(source["bucket"]), str(source["key"]), str(source["etag"]), str(source.get("version_id") or ""))
 
 
+def _row(entry: dict[str, Any]) -> ObjectRow:
+    features = entry.get("features", {})
+    return ObjectRow(entry.get("label"), _float(features.get("object_esd")), _float(features.get("object_area")))
+
+
 def tallied_result(doc: dict[str, Any]) -> TalliedResult:
-    rows = tuple(
-        ObjectRow(
-            label=entry.get("label"),
-            esd_px=_float(entry.get("features", {}).get("object_esd")),
-            area_px=_float(entry.get("features", {}).get("object_area")),
-        )
-        for entry in doc.get("objects") or []
-    )
     return TalliedResult(
         result_id=str(doc["_id"]),
         upload=_upload(doc),
@@ -83,7 +80,7 @@ def tallied_result(doc: dict[str, Any]) -> TalliedResult:
         # Results stored before a rule could name several models had one model: the primary.
         primary=bool(doc.get("primary", True)),
         stored_at=doc["stored_at"],
-        rows=rows,
+        rows=tuple(map(_row, doc.get("objects") or ())),
     )
 
 
@@ -95,6 +92,7 @@ class MongoResults:
     def __init__(self, collection: AsyncCollection[dict[str, Any]], failures: AsyncCollection[dict[str, Any]]) -> None:
         self._collection = collection
         self._failures = failures
+        self._writes = ResultWrites(collection)
 
     async def record_failure(self, document: dict[str, Any]) -> None:
         with mongodb_errors("recording a failed upload"):
@@ -105,28 +103,17 @@ class MongoResults:
                 pass  # two copies of one dead letter raced: the other one recorded it
 
     async def save(self, document: dict[str, Any]) -> SaveOutcome:
-        fields = {k: v for k, v in document.items() if k != "_id"}
-        with mongodb_errors("saving a result"):
-            try:
-                written = await self._collection.update_one(
-                    {"_id": document["_id"]}, {"$setOnInsert": fields}, upsert=True
-                )
-                created = written.upserted_id is not None
-            except DuplicateKeyError:
-                # Two deliveries raced on the unique index: the other one inserted it.
-                created = False
-            if created:
-                return SaveOutcome(True, document["stored_at"], False)
-            stored = await self._collection.find_one(
-                {"_id": document["_id"]}, {"stored_at": 1, "event_published_at": 1}
-            )
-        if stored is None:
-            raise DependencyUnavailable("mongodb", "a result vanished between its upsert and its read")
-        return SaveOutcome(False, stored["stored_at"], stored.get("event_published_at") is not None)
+        # With the saves of the other messages in flight, in one command (mongo_result_writes).
+        return await self._writes.save(document)
 
     async def mark_published(self, result_id: str, at: datetime) -> None:
-        with mongodb_errors("marking a result published"):
-            await self._collection.update_one({"_id": result_id}, {"$set": {"event_published_at": at}})
+        await self._writes.mark_published(result_id, at)
+
+    def mark_published_soon(self, result_id: str, at: datetime) -> None:
+        self._writes.mark_published_soon(result_id, at)
+
+    async def close(self) -> None:
+        await self._writes.close()
 
     async def find(self, query: ResultQuery) -> Page:
         with mongodb_errors("finding results"):

@@ -6,6 +6,7 @@ EcoTaxa push code and is never replaced.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,10 @@ from pymongo.errors import DuplicateKeyError
 from aquaflow_results.cursors import Cursor
 from aquaflow_results.mongo_errors import mongodb_errors
 from aquaflow_results.ports import Page
+from aquaflow_shared.errors import DependencyUnavailable
+
+# A creation that lost the race on ``_id`` updates on its next try; more tries only if the winner is not yet seen.
+UPSERT_TRIES = 5
 
 
 def sample_key(tenant: str, sample_id: str) -> str:
@@ -60,8 +65,11 @@ class MongoSamples:
     def collection(self) -> AsyncCollection[dict[str, Any]]:
         return self._collection
 
-    async def _upsert(self, tenant: str, sample_id: str, update: dict[str, Any]) -> None:
-        """Update or create; two concurrent creations race on ``_id``, and the loser updates."""
+    async def _upsert(self, tenant: str, sample_id: str, update: dict[str, Any]) -> dict[str, Any]:
+        """Update or create, and return the sample as written.
+
+        Two concurrent creations race on ``_id``, and the loser tries again: it then updates.
+        """
         key = sample_key(tenant, sample_id)
         set_fields = update.get("$set", {})
         on_insert = {
@@ -71,14 +79,19 @@ class MongoSamples:
         }
         full = {**update, "$setOnInsert": {**on_insert, **update.get("$setOnInsert", {})}}
         with mongodb_errors("writing a sample"):
-            try:
-                await self._collection.update_one({"_id": key}, full, upsert=True)
-            except DuplicateKeyError:
-                if set_fields:
-                    await self._collection.update_one({"_id": key}, {"$set": set_fields})
+            for _ in range(UPSERT_TRIES):
+                try:
+                    written = await self._collection.find_one_and_update(
+                        {"_id": key}, full, upsert=True, return_document=ReturnDocument.AFTER
+                    )
+                except DuplicateKeyError:
+                    continue  # another creation won the race: the next try updates its sample
+                if written is not None:
+                    return written
+        raise DependencyUnavailable("mongodb", f"sample {key!r} could be neither created nor updated")
 
-    async def ensure(self, tenant: str, sample_id: str, metadata: dict[str, Any]) -> None:
-        await self._upsert(tenant, sample_id, {"$setOnInsert": {"metadata": metadata}})
+    async def ensure(self, tenant: str, sample_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        return await self._upsert(tenant, sample_id, {"$setOnInsert": {"metadata": metadata}})
 
     async def set_manifest(
         self, tenant: str, sample_id: str, metadata: dict[str, Any], expected_objects: int | None, source: str
@@ -90,17 +103,18 @@ class MongoSamples:
             "manifest": {"object": source, "received_at": now},
             "updated_at": now,
         }
-        await self._upsert(tenant, sample_id, {"$set": fields})
-        found = await self.get(tenant, sample_id)
-        assert found is not None  # written just above; samples are never deleted
-        return found
+        return await self._upsert(tenant, sample_id, {"$set": fields})
 
-    async def set_aggregates(self, tenant: str, sample_id: str, aggregates: dict[str, Any]) -> dict[str, Any] | None:
+    async def set_aggregates(
+        self, tenant: str, sample_id: str, aggregates: dict[str, Any], basis: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """Write ``aggregates`` unless a sample with more stored results was written since.
 
         Results are never deleted, so ``results_stored`` only grows: a refresh that read an
         older snapshot of the sample's results cannot overwrite a newer one. (Samples written
         before the field existed have only ``processed``, which then counted every result.)
+        ``basis``: fields the figures were computed from; unless the sample still has exactly
+        these values, nothing is written either.
         """
         now = datetime.now(UTC)
         key = sample_key(tenant, sample_id)
@@ -113,7 +127,7 @@ class MongoSamples:
         }
         with mongodb_errors("updating sample aggregates"):
             updated = await self._collection.find_one_and_update(
-                {"_id": key, **not_newer},
+                {"_id": key, **not_newer, **(basis or {})},
                 {"$set": {**aggregates, "updated_at": now}},
                 return_document=ReturnDocument.AFTER,
             )

@@ -6,7 +6,7 @@ application real ones pointed at test servers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -58,7 +58,11 @@ class ResultStore(Protocol):
     async def save(self, document: dict[str, Any]) -> SaveOutcome:
         """Insert ``document`` unless a result with its id exists; report which happened."""
 
-    async def mark_published(self, result_id: str, at: datetime) -> None: ...
+    async def mark_published(self, result_id: str, at: datetime) -> None:
+        """Record that the result's event went out; written when this returns."""
+
+    def mark_published_soon(self, result_id: str, at: datetime) -> None:
+        """Record that the result's event went out, written with the store's next write (or shortly)."""
 
     async def find(self, query: ResultQuery) -> Page: ...
 
@@ -74,16 +78,22 @@ class ResultStore(Protocol):
 
 
 class SampleStore(Protocol):
-    async def ensure(self, tenant: str, sample_id: str, metadata: dict[str, Any]) -> None:
-        """Create the sample if it does not exist, with ``metadata`` (from an upload) as a start."""
+    async def ensure(self, tenant: str, sample_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        """Create the sample if it does not exist, with ``metadata`` (from an upload) as a start; return it."""
 
     async def set_manifest(
         self, tenant: str, sample_id: str, metadata: dict[str, Any], expected_objects: int | None, source: str
     ) -> dict[str, Any]:
         """Create or update the sample from its manifest (the manifest wins over uploads)."""
 
-    async def set_aggregates(self, tenant: str, sample_id: str, aggregates: dict[str, Any]) -> dict[str, Any] | None:
-        """Store freshly computed aggregates unless newer ones (more processed) are stored."""
+    async def set_aggregates(
+        self, tenant: str, sample_id: str, aggregates: dict[str, Any], basis: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """Store freshly computed aggregates unless newer ones (more processed) are stored.
+
+        With ``basis`` (fields of the sample and the values the aggregates were computed
+        from), only if the sample still has exactly those values.
+        """
 
     async def close(self, tenant: str, sample_id: str, at: datetime) -> dict[str, Any] | None: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from aquaflow_results.documents import result_document, result_event
 from aquaflow_results.manifest import metadata_from_user_metadata
@@ -31,27 +32,48 @@ class ResultRecorder:
     on_sample_ready: SampleReadyHook = nothing_to_do
 
 
+def upload_metadata(completed: InferenceCompleted) -> Callable[[], dict[str, Any]]:
+    """The sample metadata an upload brings, for a sample this result is the first news of."""
+
+    def metadata() -> dict[str, Any]:
+        from_upload = metadata_from_user_metadata(completed.object.metadata)
+        return from_upload.as_document() if from_upload else {}
+
+    return metadata
+
+
 async def record_result(completed: InferenceCompleted, recorder: ResultRecorder) -> str:
     """Store the result, refresh its sample and publish its event; return the outcome for the log line.
 
-    A redelivered inference event finds its result stored and, if the event went
-    out already, does nothing. If a crash came between storing and announcing, the
-    redelivery refreshes the sample again (recomputed, so counted once) and announces
-    it with the same message id as the first try would have used.
+    Each effect happens once however often the inference event comes:
+
+    - the result: one upsert keyed by its id, which reports whether it created it;
+    - the sample's figures: recomputed from the stored results, so counted once; the
+      refresh finishes before this returns, so before the message is acknowledged;
+    - the event: a redelivery that finds the result announced does nothing. If a crash came
+      between storing and marking it announced, the redelivery refreshes the sample again
+      (recomputed, so counted once) and announces it with the same message id and
+      ``stored_at`` as the first try: the same event, never a second, distinct one.
+
+    MongoDB commands for a first delivery: the result's upsert (shared with the other
+    messages in flight, and carrying earlier results' marks), the sample's refresh (shared
+    by the results of the sample in flight) and nothing else: the mark rides with a later
+    write (``ResultStore.mark_published_soon``).
     """
-    now = datetime.now(UTC)
-    saved = await recorder.results.save(result_document(completed, now, recorder.thresholds))
+    document = result_document(completed, datetime.now(UTC), recorder.thresholds)
+    saved = await recorder.results.save(document)
     if saved.event_published:
         return "duplicate"
     if completed.sample_id is not None:
-        from_upload = metadata_from_user_metadata(completed.object.metadata)
-        await recorder.samples.ensure(
-            completed.tenant, completed.sample_id, from_upload.as_document() if from_upload else {}
-        )
         await refresh_sample(
-            completed.tenant, completed.sample_id, recorder.results, recorder.samples, recorder.on_sample_ready
+            completed.tenant,
+            completed.sample_id,
+            recorder.results,
+            recorder.samples,
+            recorder.on_sample_ready,
+            metadata_if_new=upload_metadata(completed),
         )
-    event = result_event(completed, saved.stored_at)
+    event = result_event(completed, saved.stored_at, document["summary"])
     await recorder.announce(event)
-    await recorder.results.mark_published(event.result_id, datetime.now(UTC))
+    recorder.results.mark_published_soon(event.result_id, datetime.now(UTC))
     return "stored" if saved.created else "announced"
