@@ -15,7 +15,7 @@ from PIL import Image
 from aquaflow_inference.arrivals import Arrivals
 from aquaflow_inference.batch_policy import FlushReason
 from aquaflow_inference.batching import JoinedCalls
-from aquaflow_inference.errors import TritonUnavailable, UnknownModel
+from aquaflow_inference.errors import ModelRejectedInput, TritonBusy, TritonUnavailable, UnknownModel
 from aquaflow_inference.postprocess import Floats
 from aquaflow_inference.preprocess import Tensor
 from aquaflow_inference.settings import InferenceSettings
@@ -33,7 +33,8 @@ GUARD = 10.0
 class Recorded:
     """A batched model that answers each row with ten times its value, and records its requests.
 
-    Clearing ``release`` holds the requests until it is set again; ``failure`` fails them.
+    Clearing ``release`` holds the requests until it is set again; ``failure`` fails them;
+    ``poison`` fails those holding a row of its value, each time with a new error (a bad input).
     """
 
     def __init__(self, *, batching: bool = True, max_batch_size: int = 32) -> None:
@@ -42,6 +43,7 @@ class Recorded:
         self.versions: tuple[str, ...] = ("1", "2")
         self.requests: list[tuple[str | None, int]] = []
         self.failure: Exception | None = None
+        self.poison: tuple[float, Callable[[], Exception]] | None = None
         self.release = asyncio.Event()
         self.release.set()
         self.received = asyncio.Event()
@@ -58,6 +60,8 @@ class Recorded:
         await self.release.wait()
         if self.failure is not None:
             raise self.failure
+        if self.poison is not None and np.any(batch == self.poison[0]):
+            raise self.poison[1]()
         return np.asarray(batch.reshape(len(batch), -1)[:, :1] * 10, dtype=np.float32)
 
 
@@ -189,14 +193,101 @@ async def test_each_version_has_its_own_requests() -> None:
     assert sorted(tensors.requests) == [("1", 2), ("2", 2)]
 
 
-async def test_a_failed_request_fails_every_call_in_it_with_its_error() -> None:
+async def test_an_outage_fails_every_call_in_the_request_with_its_own_copy_of_the_error() -> None:
     tensors = Recorded()
-    tensors.failure = TritonUnavailable("inference on plankton_classifier: UNAVAILABLE connection refused")
+    cause = ConnectionRefusedError("connection refused")
+    try:
+        raise TritonUnavailable("inference on plankton_classifier: UNAVAILABLE connection refused") from cause
+    except TritonUnavailable as outage:
+        tensors.failure = outage
     joined, arrivals, _ = joined_over(tensors)
     held = [await hold(arrivals, infer(joined, i)) for i in range(3)]
     got = await answers(*held)
-    assert tensors.requests == [("1", 3)]
-    assert all(error is tensors.failure for error in got)
+    assert tensors.requests == [("1", 3)]  # not sent again: the server is down for every call
+    assert all(type(error) is TritonUnavailable for error in got)
+    assert {str(error) for error in got} == {str(tensors.failure)}
+    assert all((e.dependency, e.reason, e.__cause__) == ("triton", tensors.failure.reason, cause) for e in got)
+    # Raised in each caller's task, one instance would collect every task's traceback.
+    assert len({id(error) for error in [*got, tensors.failure]}) == 4
+
+
+@pytest.mark.parametrize(
+    "bad_input",
+    [
+        lambda: ModelRejectedInput("inference on plankton_classifier: Triton refused the input: NaN"),
+        lambda: TritonBusy("inference on plankton_classifier: INTERNAL onnxruntime failed"),
+    ],
+    ids=["refused", "backend_failed"],
+)
+async def test_a_bad_input_fails_only_its_own_message(bad_input: Callable[[], Exception]) -> None:
+    """The joined request fails; each call sent again alone: the innocent are answered, not dead-lettered or retried."""
+    tensors = Recorded()
+    tensors.poison = (1.0, bad_input)
+    joined, arrivals, _ = joined_over(tensors)
+    held = [await hold(arrivals, infer(joined, i, i + 0.5)) for i in range(3)]
+    first, bad, last = await answers(*held)
+    assert values([first, last]) == [[0.0, 5.0], [20.0, 25.0]]
+    assert type(bad) is type(bad_input())
+    assert tensors.requests[0] == ("1", 6)
+    assert sorted(tensors.requests[1:]) == [("1", 2)] * 3
+
+
+async def test_a_short_answer_is_asked_again_call_by_call() -> None:
+    tensors = Recorded()
+    joined, arrivals, _ = joined_over(tensors)
+    answer = tensors.infer
+
+    async def one_row_short(batch: Tensor, version: str | None = None) -> Floats:
+        output = await answer(batch, version)
+        return output[:-1] if len(batch) > 1 else output
+
+    tensors.infer = one_row_short  # type: ignore[method-assign]
+    held = [await hold(arrivals, infer(joined, i)) for i in range(2)]
+    assert values(await answers(*held)) == [[0.0], [10.0]]
+    assert tensors.requests == [("1", 2), ("1", 1), ("1", 1)]
+
+
+async def test_calls_that_cannot_be_stacked_are_sent_alone() -> None:
+    tensors = Recorded()
+    joined, arrivals, _ = joined_over(tensors)
+    small = await hold(arrivals, infer(joined, 1))
+    large = await hold(arrivals, lambda: joined.infer(np.full((1, 1, 3, 3), 2.0, dtype=np.float32), "1"))
+    assert values(await answers(small, large)) == [[10.0], [20.0]]
+    assert sorted(tensors.requests) == [("1", 1), ("1", 1)]
+
+
+async def test_a_request_cancelled_under_way_cancels_its_callers() -> None:
+    tensors = Recorded()
+    tensors.failure = asyncio.CancelledError()  # type: ignore[assignment]  # as the worker stopping does
+    joined, arrivals, _ = joined_over(tensors)
+    held = [await hold(arrivals, infer(joined, i)) for i in range(2)]
+    got = await answers(*held)
+    assert all(isinstance(error, asyncio.CancelledError) for error in got)
+    assert tensors.requests == [("1", 2)]
+
+
+class Unsliceable:
+    """An answer of the right length whose rows cannot be taken: a fault past the model's call."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, rows: slice) -> Floats:
+        raise IndexError("no rows")
+
+
+async def test_a_fault_in_handing_out_the_answer_still_settles_every_caller() -> None:
+    tensors = Recorded()
+    joined, arrivals, _ = joined_over(tensors)
+
+    async def unsliceable(batch: Tensor, version: str | None = None) -> Floats:
+        return Unsliceable()  # type: ignore[return-value]
+
+    tensors.infer = unsliceable  # type: ignore[method-assign]
+    held = [await hold(arrivals, infer(joined, i)) for i in range(2)]
+    first, second = await answers(*held)
+    assert type(first) is type(second) is IndexError
+    assert first is not second
 
 
 async def test_each_caller_still_judges_the_error_as_it_would_alone() -> None:

@@ -7,10 +7,16 @@ for one version while more are coming, stacks their rows (axis 0) into one reque
 hands each caller its own rows of the answer. When the calls go is batch_policy.py's
 decision; which messages are still coming, arrivals.py's count.
 
-A failed request fails every call in it with the same error, so each message is settled as
-it would have been alone. A caller cancelled while waiting is left out; one cancelled while
-its request runs does not disturb the others. Models that Triton does not batch
-(``max_batch_size: 0``) are called directly, one call per request as before.
+Each message is settled as it would have been alone. An outage (``DependencyUnavailable``:
+Triton down or not serving the model) or a version Triton no longer serves
+(``VersionNotServed``, which each caller judges for itself) says nothing about any one
+input: every caller gets it, each its own copy. Any other failure of a joined request may be
+one input's fault (refused, or making the backend fail), so each call is sent again alone and
+gets its own outcome: an innocent message neither dead-lettered nor charged an attempt for
+another's input. A caller cancelled while waiting is left out; one cancelled while its
+request runs does not disturb the others; no caller is left waiting, whatever ends the
+request. Models that Triton does not batch (``max_batch_size: 0``) are called directly, one
+call per request as before.
 """
 
 from __future__ import annotations
@@ -28,9 +34,14 @@ from aquaflow_inference.errors import TritonBusy
 from aquaflow_inference.postprocess import Floats
 from aquaflow_inference.preprocess import Tensor
 from aquaflow_inference.spec import ModelSpec
+from aquaflow_inference.triton_client import VersionNotServed
 from aquaflow_inference.triton_image_model import TensorModel
+from aquaflow_shared.errors import DependencyUnavailable
 
 SentReport = Callable[[int, FlushReason], None]
+# Failures that are no input's fault and would be the same for every call of the request:
+# every caller gets them at once, with no call sent again.
+SHARED_FAILURES: tuple[type[Exception], ...] = (DependencyUnavailable, VersionNotServed)
 
 
 class BatchableTensors(TensorModel, Protocol):
@@ -162,28 +173,82 @@ class JoinedCalls:
         task.add_done_callback(self._sending.discard)
 
     async def _request(self, calls: Sequence[_Call], version: str | None) -> None:
-        """One request for ``calls``; each gets its own rows of the answer, or the request's error."""
+        """One request for ``calls``; each caller gets its own rows of the answer, or its own error."""
         calls = [call for call in calls if not call.answer.done()]  # cancelled before the request left
         if not calls:
             return
-        rows = [len(call.rows) for call in calls]
-        batch = calls[0].rows if len(calls) == 1 else np.concatenate([call.rows for call in calls])
         try:
-            output = await self._tensors.infer(batch, version)
-            if len(output) != len(batch):
-                raise TritonBusy(f"{self.spec.name} answered {len(output)} rows for {len(batch)}")
-        except Exception as error:  # noqa: BLE001 - whatever failed, each caller settles it as if alone
+            await self._answer(calls, version)
+        except Exception as fault:
+            # A fault of the joining itself, past what _answer settles: fail the callers, and
+            # let the task end with it so that asyncio reports it.
             for call in calls:
                 if not call.answer.done():
-                    call.answer.set_exception(error)
-            return
-        except BaseException:
-            # The request itself was cancelled (the worker is stopping): so are its callers.
-            for call in calls:
-                call.answer.cancel()
+                    call.answer.set_exception(_own_copy(fault))
             raise
+        finally:
+            # Whatever else ended the request (cancelled: the worker is stopping), no caller may
+            # wait forever, its message never settled.
+            for call in calls:
+                if not call.answer.done():
+                    call.answer.cancel()
+
+    async def _answer(self, calls: list[_Call], version: str | None) -> None:
+        """Settle every call: one joined request, and each call alone again if it fails for no shared reason."""
+        if len(calls) == 1:
+            await self._answer_alone(calls[0], version)
+            return
+        try:
+            output = await self._infer([call.rows for call in calls], version)
+        except SHARED_FAILURES as error:
+            for call in calls:
+                if not call.answer.done():
+                    call.answer.set_exception(_own_copy(error))
+            return
+        except Exception:  # noqa: BLE001 - maybe one input's fault: each call is judged by itself
+            await asyncio.gather(*(self._answer_alone(call, version) for call in calls if not call.answer.done()))
+            return
         start = 0
-        for call, count in zip(calls, rows, strict=True):
+        for call in calls:
             if not call.answer.done():
-                call.answer.set_result(output[start : start + count])
-            start += count
+                call.answer.set_result(output[start : start + len(call.rows)])
+            start += len(call.rows)
+
+    async def _answer_alone(self, call: _Call, version: str | None) -> None:
+        """``call`` in a request of its own: its answer, or the error it alone caused."""
+        try:
+            output = await self._infer([call.rows], version)
+        except Exception as error:  # noqa: BLE001 - the caller settles it: retried, paused on or dead-lettered
+            if not call.answer.done():
+                call.answer.set_exception(error)
+            return
+        if not call.answer.done():
+            call.answer.set_result(output)
+
+    async def _infer(self, parts: list[Tensor], version: str | None) -> Floats:
+        """The model's answer to ``parts`` stacked into one request: a row for each of their rows."""
+        batch = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        output = await self._tensors.infer(batch, version)
+        if len(output) != len(batch):
+            raise TritonBusy(f"{self.spec.name} answered {len(output)} rows for {len(batch)}")
+        return output
+
+
+def _own_copy(error: Exception) -> Exception:
+    """A new instance of ``error`` with its type, message, attributes, cause and traceback.
+
+    Raising an exception sets its traceback and context; one instance raised in the tasks of
+    many callers at once would carry a mix of them. ``__init__`` is not called again: it may
+    take other arguments than ``args`` holds (``DependencyUnavailable`` puts the dependency's
+    name in front of the message it is given).
+    """
+    kind = type(error)
+    try:
+        copy = kind.__new__(kind, *error.args)
+        copy.__dict__.update(error.__dict__)
+    except Exception:  # noqa: BLE001 - a type that cannot be copied this way is shared as it is
+        return error
+    copy.__cause__ = error.__cause__
+    copy.__context__ = error.__context__
+    copy.__suppress_context__ = error.__suppress_context__
+    return copy.with_traceback(error.__traceback__)
