@@ -189,6 +189,33 @@ async def test_results_samples_and_api(  # noqa: PLR0915 - one scenario through 
     assert health.json()["store"] is True
 
 
+async def test_an_inference_event_that_does_not_name_its_schema_version_is_dead_lettered(
+    broker_settings: BrokerSettings,
+    rabbit: RabbitAdmin,
+    mongodb_url: str,
+    database_name: str,
+    s3_settings: S3Settings,
+) -> None:
+    topology = Topology(prefix=broker_settings.prefix)
+    store = MongoStore(mongodb_url, database_name)
+    deps = ResultsDeps(store=store, objects=S3ObjectReader(s3_settings), on_sample_ready=ReadySamples())
+    app = create_app(settings_for(mongodb_url, database_name, broker_settings, s3_settings), deps)
+    cell = particle("run1/cell-001.png")
+    # Otherwise valid: read with the field's default, it would be stored as a version 1 event.
+    unversioned = {k: v for k, v in json.loads(cell.model_dump_json()).items() if k != "schema_version"}
+
+    async with app:
+        await rabbit.publish(topology.events.name, INFERENCE_COMPLETED, json.dumps(unversioned).encode())
+        dead = await eventually(
+            lambda: rabbit.queue_messages(topology.dead_letter_queue.name), until=lambda m: len(m) >= 1
+        )
+        stored = await store.results.get("lov", result_id(cell))
+
+    assert [(m.headers[STAGE_HEADER], m.headers[CODE_HEADER]) for m in dead] == [("results", "schema_version")]
+    assert "schema_version" in str(dead[0].headers[REASON_HEADER])
+    assert stored is None
+
+
 async def test_a_redelivered_result_is_counted_once_in_its_sample(
     broker_settings: BrokerSettings, mongodb_url: str, database_name: str, s3_settings: S3Settings
 ) -> None:

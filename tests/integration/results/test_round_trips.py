@@ -16,7 +16,7 @@ from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStart
 
 from aquaflow_results.documents import result_document, result_id
 from aquaflow_results.mongo import MongoStore
-from aquaflow_results.mongo_result_writes import ResultWrites
+from aquaflow_results.mongo_result_writes import MAX_COMMAND_BYTES, MAX_STATEMENTS, ResultWrites
 from aquaflow_results.ports import SaveOutcome
 from aquaflow_results.samples import figures_basis
 from aquaflow_results.service import ResultRecorder, record_result
@@ -158,6 +158,24 @@ async def test_copies_of_one_result_in_one_command_store_it_once(watched: MongoS
     assert commands.statements == [1]
 
 
+async def test_the_results_in_flight_go_in_commands_within_their_bounds(
+    watched: MongoStore, commands: Commands
+) -> None:
+    small = [result_document(particle(f"run1/cell-{i:03d}.png"), T0, THRESHOLDS) for i in range(MAX_STATEMENTS + 8)]
+    # Scan-sized results (3/8 of a command's bytes each): two fit in a command, not three.
+    large = [
+        {**result_document(particle(f"run2/scan-{i}.png"), T0, THRESHOLDS), "route": "x" * (MAX_COMMAND_BYTES * 3 // 8)}
+        for i in range(3)
+    ]
+    commands.counting = True
+    outcomes = await asyncio.gather(*(watched.results.save(d) for d in small + large))
+    commands.counting = False
+    assert all(o.created for o in outcomes)
+    # The statements in order: 32 small; 8 small and two large; the third large.
+    assert commands.statements == [MAX_STATEMENTS, 10, 1]
+    assert await watched.database["results"].count_documents({}) == len(small) + len(large)
+
+
 # Refused by the server (one statement of the command fails), or too large to send at all.
 @pytest.mark.parametrize(("megabytes", "refusal"), [(17, WriteError), (50, BSONError)])
 async def test_a_document_mongodb_cannot_take_fails_only_its_own_save(
@@ -200,3 +218,19 @@ async def test_a_manifest_another_replica_stored_is_read_before_the_figures_are_
     assert sample is not None
     assert sample["complete"] is True
     assert sample["abundance"]["by_class"] == {"copepod": 1.0}
+
+
+async def test_metadata_whose_keys_read_as_operators_is_matched_as_data(watched: MongoStore) -> None:
+    samples = watched.samples
+    first = await samples.set_manifest("lov", "s1", {"$ne": "B"}, 4, source="s3://b/sample.json")
+    basis = figures_basis(first)
+    assert await samples.set_aggregates("lov", "s1", {"processed": 1, "results_stored": 1}, basis) is not None
+    # As a filter, ``{"metadata": {"$ne": "B"}}`` would match the replaced metadata too.
+    await samples.set_manifest("lov", "s1", {"station": "B"}, 4, source="s3://b/sample.json")
+    assert await samples.set_aggregates("lov", "s1", {"processed": 2, "results_stored": 2}, basis) is None
+    # Exactly the stored metadata: neither a part of it nor more.
+    stored = await samples.set_manifest("lov", "s1", {"station": "B", "$gt": 1}, 4, source="s3://b/sample.json")
+    figures = {"processed": 3, "results_stored": 3}
+    for other in ({"station": "B"}, {"station": "B", "$gt": 1, "depth": 5}):
+        assert await samples.set_aggregates("lov", "s1", figures, {**figures_basis(stored), "metadata": other}) is None
+    assert await samples.set_aggregates("lov", "s1", figures, figures_basis(stored)) is not None

@@ -1,4 +1,4 @@
-"""Pure parts of doing less per message: one-pass parsing, known sample bases, figures computed once per group."""
+"""Pure parts of doing less per message: decoding, known sample bases, figures computed once per group."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import pytest
 
 from aquaflow_results.aggregates import SampleTally, TalliedFailure, model_figures, sample_figures
-from aquaflow_results.messages import parse
 from aquaflow_results.samples import KnownBases, figures_basis
 from aquaflow_shared.contracts import InferenceCompleted, decode
 from aquaflow_shared.errors import PermanentError
@@ -17,29 +16,14 @@ from tests.unit.results.test_aggregates import tallied, upload
 GOOD = json.loads(particle().model_dump_json())
 
 
-def test_a_valid_body_parses_as_the_shared_decoder_reads_it() -> None:
-    body = particle(metadata={"sample-station": "B"}).model_dump_json().encode()
-    assert parse(InferenceCompleted, body) == decode(InferenceCompleted, body)
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"{",
-        b"[1]",
-        b"\xff\xfe",
-        json.dumps({**GOOD, "schema_version": 2}).encode(),
-        json.dumps({**GOOD, "unknown": 1}).encode(),
-        json.dumps({**GOOD, "created_at": "2025-01-01T00:00:00"}).encode(),
-        json.dumps({**GOOD, "image_width": 0}).encode(),
-    ],
-)
-def test_a_bad_body_fails_with_the_shared_decoders_reason_and_code(body: bytes) -> None:
-    with pytest.raises(PermanentError) as shared:
+def test_an_inference_event_without_its_schema_version_is_refused_not_read_as_version_one() -> None:
+    # The results consumer decodes with the shared decoder: the field has a default, yet a
+    # body that does not name its version is dead-lettered with the decoder's reason and code.
+    body = json.dumps({k: v for k, v in GOOD.items() if k != "schema_version"}).encode()
+    with pytest.raises(PermanentError) as refused:
         decode(InferenceCompleted, body)
-    with pytest.raises(PermanentError) as ours:
-        parse(InferenceCompleted, body)
-    assert (ours.value.code, ours.value.reason) == (shared.value.code, shared.value.reason)
+    assert refused.value.code == "schema_version"
+    assert decode(InferenceCompleted, json.dumps(GOOD).encode()).schema_version == 1
 
 
 def test_known_bases_forget_the_samples_refreshed_least_recently() -> None:

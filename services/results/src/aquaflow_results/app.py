@@ -12,7 +12,6 @@ from aquaflow_results.dead_letter_copies import install_operator_records
 from aquaflow_results.documents import DeadLetterCopy
 from aquaflow_results.ecotaxa import create_pusher
 from aquaflow_results.ecotaxa_link import push_when_ready
-from aquaflow_results.messages import parse
 from aquaflow_results.metrics import ResultsMetrics
 from aquaflow_results.mongo import MongoStore
 from aquaflow_results.ports import ObjectReader, SampleReadyHook, Store
@@ -101,7 +100,7 @@ def create_app(settings: ResultsSettings, deps: ResultsDeps | None = None) -> Se
         await publish_event(broker, topology, event, result_available(event.profile, event.tenant))
 
     async def on_inference_completed(delivery: Delivery) -> dict[str, Any]:
-        completed = parse(InferenceCompleted, delivery.body)
+        completed = decode(InferenceCompleted, delivery.body)
         recorder = ResultRecorder(store.results, store.samples, announce, thresholds, on_ready)
         outcome = await record_result(completed, recorder)
         return {

@@ -5,6 +5,11 @@ retryable-write table; the statements of one command share both. So the results 
 messages in flight bring are inserted by one ``update`` command (an upsert per result), and
 the "announced" marks of earlier results ride along in the same command.
 
+One command is bounded all the same (``MAX_STATEMENTS``, ``MAX_COMMAND_BYTES``): the client's
+timeout applies to each command, and a batch of large scan results sent as one could run
+past it where each part would not, failing every caller at once. What does not fit goes in
+the next command of the same flush.
+
 Exactly once is kept by the data, not by the batching:
 
 - a result is an upsert keyed by its ``_id`` with ``$setOnInsert``: however often and in
@@ -31,7 +36,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import bson
 from bson.errors import BSONError
+from bson.raw_bson import RawBSONDocument
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, WriteError
@@ -43,14 +50,27 @@ from aquaflow_shared.errors import DependencyUnavailable
 DUPLICATE_KEY = 11000
 # How long an announced result may stay unmarked when no other result write comes to carry its mark.
 MARK_LINGER_SECONDS = 1.0
+# Statements per command: a full prefetch (16 results) and the marks of the 16 announced before
+# them still go as one command, the common case under load.
+MAX_STATEMENTS = 32
+# BSON bytes of the statements per command: a few large scan results (hundreds of regions, up
+# to a few MiB each) per command, far below what MongoDB takes in the client's timeout. A
+# document larger than this goes alone in its command (up to MongoDB's own 16 MiB limit).
+MAX_COMMAND_BYTES = 4 << 20
+# About what a mark statement weighs: an ``_id`` and a date.
+_MARK_BYTES = 96
 _READ_BACK = {"stored_at": 1, "event_published_at": 1}
+_NO_ANSWER = "the result write ended without an answer"
+
+# A caller of ``save``: the document it asked to save, and where its outcome goes.
+_Caller = tuple[dict[str, Any], asyncio.Future[SaveOutcome]]
 
 
 @dataclass
 class _Batch:
-    """What one command writes: new results (one caller each, maybe several per id) and marks."""
+    """What one flush writes: new results (one caller each, maybe several per id) and marks."""
 
-    saves: list[tuple[dict[str, Any], asyncio.Future[SaveOutcome]]] = field(default_factory=list)
+    saves: list[_Caller] = field(default_factory=list)
     marks: dict[str, datetime] = field(default_factory=dict)
     # Callers of ``mark_published``, who wait for their mark to be written.
     marked: list[asyncio.Future[None]] = field(default_factory=list)
@@ -62,26 +82,57 @@ class _Batch:
         yield from (future for _, future in self.saves)
         yield from self.marked
 
-    def split(self) -> list[_Batch]:
-        """One batch per result id (the marks with the first), to tell which document MongoDB cannot take."""
-        parts: dict[str, _Batch] = {}
+    def by_result(self) -> dict[str, list[_Caller]]:
+        """The callers of each result id, in order: the first one's document is the copy sent."""
+        callers: dict[str, list[_Caller]] = {}
         for document, future in self.saves:
-            parts.setdefault(document["_id"], _Batch()).saves.append((document, future))
-        batches = list(parts.values()) or [_Batch()]
-        batches[0].marks, batches[0].marked = self.marks, self.marked
-        return batches
+            callers.setdefault(document["_id"], []).append((document, future))
+        return callers
 
-    def first_copies(self) -> dict[str, dict[str, Any]]:
-        """Each result id once, with the document of its first copy."""
-        firsts: dict[str, dict[str, Any]] = {}
-        for document, _ in self.saves:
-            firsts.setdefault(document["_id"], document)
-        return firsts
+
+@dataclass
+class _Command:
+    """The statements of one ``update`` command: marks first, then one upsert per result id."""
+
+    marks: dict[str, datetime] = field(default_factory=dict)
+    # Each result's fields to insert, by result id.
+    upserts: dict[str, RawBSONDocument] = field(default_factory=dict)
+    size: int = 0
+
+    def __len__(self) -> int:
+        return len(self.marks) + len(self.upserts)
+
+    def has_room(self, size: int) -> bool:
+        """Whether one more statement of ``size`` bytes fits; an empty command takes any one."""
+        return not self or (len(self) < MAX_STATEMENTS and self.size + size <= MAX_COMMAND_BYTES)
+
+
+def _commands(marks: dict[str, datetime], upserts: dict[str, RawBSONDocument]) -> list[_Command]:
+    """The statements, in order, in as few commands within the bounds as they fit."""
+    commands = [_Command()]
+
+    def room_for(size: int) -> _Command:
+        if not commands[-1].has_room(size):
+            commands.append(_Command())
+        commands[-1].size += size
+        return commands[-1]
+
+    for rid, at in marks.items():
+        room_for(_MARK_BYTES).marks[rid] = at
+    for rid, fields in upserts.items():
+        room_for(len(fields.raw)).upserts[rid] = fields
+    return [command for command in commands if command]
+
+
+def _inserted_fields(document: dict[str, Any]) -> RawBSONDocument:
+    """What the upsert inserts besides ``_id``, encoded once: its size bounds the command,
+    and PyMongo sends these bytes as they are instead of encoding the document again."""
+    return RawBSONDocument(bson.encode({k: v for k, v in document.items() if k != "_id"}))
 
 
 @dataclass(frozen=True)
 class _Written:
-    """What MongoDB answered for one batch, by result id."""
+    """What MongoDB answered for one command, by result id."""
 
     upserted: set[str]
     refused: dict[str, WriteError]
@@ -89,7 +140,7 @@ class _Written:
 
 
 def _outcome(document: dict[str, Any], first: dict[str, Any], written: _Written) -> SaveOutcome | Exception:
-    """One caller's outcome; ``first`` is the copy of its result that the batch sent."""
+    """One caller's outcome; ``first`` is the copy of its result that the command sent."""
     rid = document["_id"]
     if rid in written.refused:
         return written.refused[rid]
@@ -112,12 +163,35 @@ def _for_each_caller(error: BaseException) -> BaseException:
     return error
 
 
+def _answer(callers: list[_Caller], written: _Written) -> None:
+    """Each caller of one result its outcome; one whose outcome cannot be told fails alone."""
+    first = callers[0][0]
+    for document, future in callers:
+        if future.done():
+            continue  # its caller was cancelled
+        try:
+            outcome = _outcome(document, first, written)
+        except Exception as error:  # noqa: BLE001 - e.g. a stored result without ``stored_at``: its caller fails
+            outcome = error
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+def _refuse(callers: list[_Caller], error: BaseException) -> None:
+    for _, future in callers:
+        if not future.done():
+            future.set_exception(error)
+
+
 class ResultWrites:
     """Coalesces the result collection's writes: one command per batch of messages in flight.
 
     The first write starts a flush at once; the writes asked for while it runs go out
-    together in the next one. No caller waits for a timer, and none returns before the
-    command carrying its write is acknowledged (``w: majority``, journaled).
+    together in the next one (in more than one command where they exceed one's bounds).
+    No caller waits for a timer, and none returns before the command carrying its write
+    is acknowledged (``w: majority``, journaled).
     """
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
@@ -190,49 +264,58 @@ class ResultWrites:
             self._linger_unless_flushing()
 
     async def _send(self, batch: _Batch) -> None:
+        """Write the batch, a bounded command at a time; every caller of it is answered, whatever happens."""
         try:
-            written = await self._write(batch)
-        except BSONError as error:
-            # A document that cannot be sent (too large) fails its own message, not the others:
-            # each result goes again on its own (those already written are then found, not created).
-            parts = batch.split()
-            if len(parts) == 1:
-                self._fail(batch, error)
-                return
-            for part in parts:
-                await self._send(part)
-            return
+            await self._send_commands(batch)
         except BaseException as error:
             self._fail(batch, error)
             if not isinstance(error, Exception):
                 raise
-            return
-        firsts = batch.first_copies()
-        for document, future in batch.saves:
-            outcome = _outcome(document, firsts[document["_id"]], written)
-            if future.done():
-                continue  # its caller was cancelled
-            if isinstance(outcome, Exception):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+        finally:
+            # Only a path not foreseen above could leave a caller waiting: it would wait forever.
+            for future in batch.waiting():
+                if not future.done():
+                    future.set_exception(DependencyUnavailable("mongodb", _NO_ANSWER))
+
+    async def _send_commands(self, batch: _Batch) -> None:
+        callers = batch.by_result()
+        upserts: dict[str, RawBSONDocument] = {}
+        for rid, copies in callers.items():
+            try:
+                upserts[rid] = _inserted_fields(copies[0][0])
+            except (BSONError, OverflowError) as error:
+                _refuse(copies, error)  # cannot be encoded: fails its own message, not the others
+        for command in _commands(batch.marks, upserts):
+            try:
+                written = await self._write(command)
+            except BSONError as error:
+                if command.marks:
+                    raise  # not a document too large (one never shares a command): the batch fails
+                # A document over MongoDB's size limit, alone in its command (it exceeds
+                # MAX_COMMAND_BYTES): it fails its own message; the next commands still go.
+                for rid in command.upserts:
+                    _refuse(callers[rid], error)
+                continue
+            for rid in command.upserts:
+                _answer(callers[rid], written)
         for marked in batch.marked:
             if not marked.done():
                 marked.set_result(None)
 
     def _fail(self, batch: _Batch, error: BaseException) -> None:
-        """Every waiting caller gets the failure; the marks wait for the next batch."""
+        """Every caller still waiting gets the failure; the marks wait for the next batch."""
         self._next.marks = {**batch.marks, **self._next.marks}
         for future in batch.waiting():
             if not future.done():
                 future.set_exception(_for_each_caller(error))
 
-    async def _write(self, batch: _Batch) -> _Written:
-        firsts = batch.first_copies()
-        statements = [UpdateOne({"_id": rid}, {"$set": {"event_published_at": at}}) for rid, at in batch.marks.items()]
+    async def _write(self, command: _Command) -> _Written:
+        statements = [
+            UpdateOne({"_id": rid}, {"$set": {"event_published_at": at}}) for rid, at in command.marks.items()
+        ]
         inserting: list[str | None] = [None] * len(statements)
-        for rid, document in firsts.items():
-            fields = {k: v for k, v in document.items() if k != "_id"}
+        for rid, fields in command.upserts.items():
+            # A plain update document around the encoded fields: PyMongo checks its first key only.
             statements.append(UpdateOne({"_id": rid}, {"$setOnInsert": fields}, upsert=True))
             inserting.append(rid)
         refused: dict[str, WriteError] = {}
@@ -251,7 +334,7 @@ class ResultWrites:
                     # A failed mark leaves the result unmarked, like a mark never sent.
                     if rid is not None and error.get("code") != DUPLICATE_KEY:
                         refused[rid] = WriteError(str(error.get("errmsg", "write error")), error.get("code"), error)
-            existing = sorted(rid for rid in firsts if rid not in upserted and rid not in refused)
+            existing = sorted(rid for rid in command.upserts if rid not in upserted and rid not in refused)
             found: dict[str, dict[str, Any]] = {}
             if existing:
                 # Found, not created: read when it was stored and whether it was announced.

@@ -125,9 +125,12 @@ class MongoSamples:
                 {"results_stored": {"$exists": False}, "processed": {"$lte": stored}},
             ]
         }
+        # ``$eq``: the basis is stored data (a manifest's free-form metadata), matched as a whole
+        # value; put as it is in the filter, a key of it starting with ``$`` would read as an operator.
+        same_basis = {field: {"$eq": value} for field, value in (basis or {}).items()}
         with mongodb_errors("updating sample aggregates"):
             updated = await self._collection.find_one_and_update(
-                {"_id": key, **not_newer, **(basis or {})},
+                {"_id": key, **not_newer, **same_basis},
                 {"$set": {**aggregates, "updated_at": now}},
                 return_document=ReturnDocument.AFTER,
             )
