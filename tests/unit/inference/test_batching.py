@@ -107,12 +107,17 @@ async def answers(*held: Held) -> list[Any]:
 
 
 def joined_over(
-    tensors: Recorded, *, max_rows: int = 32, max_delay: float = NEVER
+    tensors: Recorded, *, max_rows: int = 32, max_delay: float = NEVER, min_rows: int = 1
 ) -> tuple[JoinedCalls, Arrivals, list[tuple[int, FlushReason]]]:
     arrivals = Arrivals()
     sent: list[tuple[int, FlushReason]] = []
     joined = JoinedCalls(
-        tensors, arrivals, max_rows=max_rows, max_delay=max_delay, on_sent=lambda rows, why: sent.append((rows, why))
+        tensors,
+        arrivals,
+        max_rows=max_rows,
+        max_delay=max_delay,
+        min_rows=min_rows,
+        on_sent=lambda rows, why: sent.append((rows, why)),
     )
     return joined, arrivals, sent
 
@@ -150,6 +155,17 @@ async def test_rows_that_fill_a_request_go_while_other_messages_are_still_coming
     assert (sent, arrivals.expected) == ([(2, "full")], 1)
     assert values(await answers(third)) == [[20.0]]
     assert sent == [(2, "full"), (1, "none_expected")]
+
+
+async def test_a_worker_holding_too_few_messages_for_a_batch_does_not_make_them_wait() -> None:
+    tensors = Recorded()
+    joined, arrivals, sent = joined_over(tensors, min_rows=8)
+    first, second, third = [await hold(arrivals, infer(joined, i)) for i in range(3)]
+    # Three messages could never make a request of 8: each goes as it comes, none waits for the deadline.
+    assert values(await answers(first)) == [[0.0]]
+    assert (sent, arrivals.expected) == ([(1, "few_expected")], 2)
+    assert values(await answers(second, third)) == [[10.0], [20.0]]
+    assert [why for _, why in sent] == ["few_expected", "few_expected", "none_expected"]
 
 
 async def test_requests_never_exceed_the_models_max_batch_size() -> None:
@@ -389,8 +405,9 @@ async def until(condition: Callable[[], bool]) -> None:
 def test_the_worker_settings_name_how_calls_are_joined(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AQUAFLOW_INFERENCE_MODEL", PLANKTON)
     defaults = InferenceSettings()  # type: ignore[call-arg]
-    assert (defaults.batch_max_size, defaults.batch_max_delay_seconds) == (32, 0.2)
+    assert (defaults.batch_max_size, defaults.batch_min_size, defaults.batch_max_delay_seconds) == (32, 8, 0.5)
     monkeypatch.setenv("AQUAFLOW_INFERENCE_BATCH_MAX_SIZE", "8")
+    monkeypatch.setenv("AQUAFLOW_INFERENCE_BATCH_MIN_SIZE", "4")
     monkeypatch.setenv("AQUAFLOW_INFERENCE_BATCH_MAX_DELAY_SECONDS", "0.05")
     settings = InferenceSettings()  # type: ignore[call-arg]
-    assert (settings.batch_max_size, settings.batch_max_delay_seconds) == (8, 0.05)
+    assert (settings.batch_max_size, settings.batch_min_size, settings.batch_max_delay_seconds) == (8, 4, 0.05)

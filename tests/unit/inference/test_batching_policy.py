@@ -62,3 +62,29 @@ def test_calls_join_whole_oldest_first_up_to_max_rows(rows: list[int], taken: in
 def test_a_policy_that_could_never_send_is_refused(max_rows: int, max_delay: float) -> None:
     with pytest.raises(ValueError, match="max_"):
         FlushPolicy(max_rows=max_rows, max_delay=max_delay)
+
+
+WORTH_WAITING = FlushPolicy(max_rows=32, max_delay=0.5, min_rows=8)
+
+
+def test_a_worker_holding_too_few_messages_for_a_batch_sends_at_once() -> None:
+    # Not saturated: even if every message on its way joined, the request would stay small.
+    assert WORTH_WAITING.reason_to_flush(rows=1, expected=2, waited=0.0) == "few_expected"
+    assert WORTH_WAITING.reason_to_flush(rows=3, expected=4, waited=0.0) == "few_expected"
+
+
+def test_a_saturated_worker_waits_for_the_batch_it_can_make() -> None:
+    assert WORTH_WAITING.reason_to_flush(rows=1, expected=7, waited=0.0) is None
+    assert WORTH_WAITING.reason_to_flush(rows=5, expected=30, waited=0.49) is None
+    assert WORTH_WAITING.reason_to_flush(rows=5, expected=30, waited=0.5) == "deadline"
+
+
+def test_a_minimum_above_the_request_size_is_clipped_to_it() -> None:
+    small = FlushPolicy(max_rows=4, max_delay=0.5, min_rows=8)
+    assert small.reason_to_flush(rows=1, expected=3, waited=0.0) is None
+    assert small.reason_to_flush(rows=1, expected=2, waited=0.0) == "few_expected"
+
+
+def test_a_minimum_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="min_rows"):
+        FlushPolicy(max_rows=8, max_delay=0.1, min_rows=0)

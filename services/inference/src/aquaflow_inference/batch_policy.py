@@ -6,6 +6,9 @@ They are sent as soon as waiting longer cannot help or must not go on:
 - ``full``: the rows waiting fill a request to the model;
 - ``none_expected``: no other message the worker holds is still on its way to the model, so
   nothing more is coming (an idle worker's single upload goes straight through);
+- ``few_expected``: the calls waiting and every message still on its way together would not
+  make a request of ``min_rows``, a batch worth waiting for: a worker that is not saturated
+  (a few uploads at a time) sends at once instead of making each of them wait;
 - ``deadline``: the oldest call has waited ``max_delay``.
 """
 
@@ -15,17 +18,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-FlushReason = Literal["full", "none_expected", "deadline"]
+FlushReason = Literal["full", "none_expected", "few_expected", "deadline"]
 
 
 @dataclass(frozen=True)
 class FlushPolicy:
     max_rows: int  # rows in one joined request (at most the model's max batch size)
     max_delay: float  # seconds the oldest waiting call may wait for others
+    min_rows: int = 1  # the smallest request worth waiting for (clipped to max_rows)
 
     def __post_init__(self) -> None:
         if self.max_rows < 1:
             raise ValueError(f"max_rows must be at least 1, got {self.max_rows}")
+        if self.min_rows < 1:
+            raise ValueError(f"min_rows must be at least 1, got {self.min_rows}")
         if self.max_delay < 0:
             raise ValueError(f"max_delay must not be negative, got {self.max_delay}")
 
@@ -40,6 +46,8 @@ class FlushPolicy:
             return "full"
         if expected <= 0:
             return "none_expected"
+        if rows + expected < min(self.min_rows, self.max_rows):
+            return "few_expected"
         if waited >= self.max_delay:
             return "deadline"
         return None

@@ -84,12 +84,14 @@ class JoinedCalls:
         *,
         max_rows: int,
         max_delay: float,
+        min_rows: int = 1,
         on_sent: SentReport = _ignore,
     ) -> None:
         self._tensors = tensors
         self._arrivals = arrivals
         self._max_rows = max_rows
         self._max_delay = max_delay
+        self._min_rows = min_rows
         self._on_sent = on_sent
         self._lanes: dict[str | None, _Lane] = {}
         # Requests under way; held so that none is collected before it ends.
@@ -137,7 +139,7 @@ class JoinedCalls:
         if not self._tensors.batching:
             return None
         max_rows = min(self._max_rows, self._tensors.spec.max_batch_size)
-        return FlushPolicy(max_rows, self._max_delay) if max_rows > 1 else None
+        return FlushPolicy(max_rows, self._max_delay, self._min_rows) if max_rows > 1 else None
 
     def _on_arrival(self) -> None:
         # One message fewer on its way: the calls waiting for it may have nothing left to wait for.

@@ -135,6 +135,7 @@ def production_deps(settings: InferenceSettings, metrics: InferenceMetrics) -> D
         arrivals,
         max_rows=settings.batch_max_size,
         max_delay=settings.batch_max_delay_seconds,
+        min_rows=settings.batch_min_size,
         on_sent=metrics.joined.record,
     )
     model = TritonImageModel(joined)

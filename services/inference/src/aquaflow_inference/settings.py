@@ -33,11 +33,16 @@ class InferenceSettings(BaseSettings):
     # many rows (and at most the model's max_batch_size); 1 sends each call alone
     # (docs/model-contract.md, "Joining the calls of the messages in flight").
     batch_max_size: int = Field(default=32, ge=1)
+    # Calls wait for the other messages still on their way only when, all together, they would
+    # make a request of at least this many rows: a worker holding a few uploads (not saturated)
+    # sends at once, so joining costs no latency below full load.
+    batch_min_size: int = Field(default=8, ge=1)
     # How long a call may wait for the calls of the other messages still on their way to the
     # model. A call goes at once when no other message is on its way (an idle worker's single
-    # upload is never delayed) or when the rows waiting fill a request, so this only delays
-    # calls under load; 0.2 s was chosen by measurement (docs/model-contract.md).
-    batch_max_delay_seconds: float = Field(default=0.2, ge=0)
+    # upload is never delayed), when too few are on their way (batch_min_size) or when the rows
+    # waiting fill a request, so this only delays calls of a saturated worker; chosen by
+    # measurement (docs/model-contract.md, docs/bench.md).
+    batch_max_delay_seconds: float = Field(default=0.5, ge=0)
     # Decompression-bomb guard: images with more pixels are refused before decoding.
     max_image_pixels: int = Field(default=60_000_000, ge=1)
     # Regions of a scan beyond this many are not classified (their number is in the measures).
