@@ -53,7 +53,7 @@ triton: venv
 	$(PY) -m aquaflow_devstack.triton --repository model_repository --workdir build/triton
 
 # The benchmark: aquaflow end to end against raw Triton, ONNX Runtime and the OSCAR baseline on two
-# models (about an hour on 2 CPUs); writes out/bench/bench.{json,md,png}. `make bench ARGS=--quick` for a short one.
+# models (about half an hour on 2 CPUs); writes out/bench/bench.{json,md,png}. `make bench ARGS=--quick` for a short one.
 bench: venv
 	$(PY) -m aquaflow_devstack.bench $(ARGS)
 
