@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from aquaflow_devstack.s3 import S3Server
+from aquaflow_devstack.triton import TritonServer, TritonUnavailable, start_triton
 from aquaflow_inference.settings import InferenceSettings
 from aquaflow_shared.contracts import InferenceRequested, ObjectRef
 from aquaflow_shared.settings import BrokerSettings, ObservabilitySettings, S3Settings
 from aquaflow_shared.topology import Topology, inference_requested
+from tests.integration.triton.model_forms import write_forms
 from tests.support.messages import inference_request
 from tests.support.rabbit import RabbitAdmin
 
@@ -64,3 +67,15 @@ def parts(broker_settings: BrokerSettings, s3_settings: S3Settings, s3_server: S
     if BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
         client.create_bucket(Bucket=BUCKET)
     return Parts(broker_settings, s3_settings, s3_server, rabbit)
+
+
+@pytest.fixture(scope="module")
+def forms_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    """Models in the forms real exports come in (tests/integration/triton/model_forms.py)."""
+    root = tmp_path_factory.mktemp("forms")
+    try:
+        server = start_triton(write_forms(root / "onnx"), root / "triton")
+    except TritonUnavailable as missing:
+        pytest.skip(f"Triton binary not installed: {missing}")
+    yield server
+    server.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ from PIL import Image
 
 from aquaflow_devstack.bench.triton_metrics import BatchCounters
 from aquaflow_devstack.samples import real_images
-from aquaflow_devstack.triton import TritonServer, TritonUnavailable, start_triton
+from aquaflow_devstack.triton import TritonServer
 from aquaflow_inference.app import create_app
 from aquaflow_inference.arrivals import Arrivals
 from aquaflow_inference.batching import JoinedCalls
@@ -29,7 +28,7 @@ from aquaflow_inference.triton_image_model import TritonImageModel
 from aquaflow_shared.contracts import Classification
 from aquaflow_shared.topology import INFERENCE_COMPLETED
 from tests.integration.inference.conftest import Parts, request_for
-from tests.integration.triton.model_forms import CLASSIFIER, write_forms
+from tests.integration.triton.model_forms import CLASSIFIER
 from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.triton]
@@ -153,18 +152,6 @@ async def test_a_worker_with_a_backlog_sends_triton_batches_and_every_message_ge
     # The worker's own account agrees: every row sent, in fewer requests than messages.
     assert worker_metric(metrics, "aquaflow_inference_joined_rows_sum") == MESSAGES
     assert worker_metric(metrics, "aquaflow_inference_joined_rows_count") <= MESSAGES / 2
-
-
-@pytest.fixture(scope="module")
-def forms_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    """Models in the forms real exports come in (tests/integration/triton/model_forms.py)."""
-    root = tmp_path_factory.mktemp("forms")
-    try:
-        server = start_triton(write_forms(root / "onnx"), root / "triton")
-    except TritonUnavailable as missing:
-        pytest.skip(f"Triton binary not installed: {missing}")
-    yield server
-    server.stop()
 
 
 async def test_the_calls_to_a_model_triton_does_not_batch_go_one_by_one_without_waiting(

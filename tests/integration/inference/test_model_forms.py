@@ -9,7 +9,7 @@ versions.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aquaflow_devstack.triton import TritonServer, TritonUnavailable, start_triton
+from aquaflow_devstack.triton import TritonServer
 from aquaflow_inference.errors import UnknownModel
 from aquaflow_inference.postprocess import softmax
 from aquaflow_inference.spec import IMAGENET_MEAN, IMAGENET_STD
@@ -42,17 +42,6 @@ from tests.integration.triton.model_forms import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.triton]
-
-
-@pytest.fixture(scope="module")
-def forms_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    root = tmp_path_factory.mktemp("forms")
-    try:
-        server = start_triton(write_forms(root / "onnx"), root / "triton")
-    except TritonUnavailable as missing:
-        pytest.skip(f"Triton binary not installed: {missing}")
-    yield server
-    server.stop()
 
 
 @asynccontextmanager
