@@ -7,19 +7,14 @@ million parameters per image. Needs PyTorch (the workspace's ``training`` extra)
 
 from __future__ import annotations
 
-import tempfile
-import warnings
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
 INPUT_SIZE = 224
 INPUT_NAME = "images"
 OUTPUT_NAME = "probabilities"
-OPSET = 17
 SEED = 0
 # (expansion, output channels, repeats, first stride) per stage, as the MobileNetV2 paper's table 2.
 STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
@@ -78,32 +73,14 @@ def parameter_count(model: nn.Module) -> int:
 
 
 def export_mobilenet(path: Path, classes: int) -> int:
-    """Write the ONNX file (dynamic batch axis), checked against PyTorch; returns the parameter count."""
+    """Write the ONNX file (dynamic batch axis), checked against PyTorch; returns the parameter count.
+
+    The export and its check are the training code's (``training.export``), as for the shipped models.
+    """
+    from training.export import export_onnx  # the repository's training code: run from its root, as make does
+
     torch.manual_seed(SEED)
     model = MobileNetV2(classes).eval()
     example = torch.randn(2, 3, INPUT_SIZE, INPUT_SIZE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        candidate = Path(scratch) / "model.onnx"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (example,),
-                str(candidate),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                opset_version=OPSET,
-                dynamo=False,
-            )
-        session = ort.InferenceSession(str(candidate), providers=["CPUExecutionProvider"])
-        for batch in (1, 3):
-            x = torch.randn(batch, 3, INPUT_SIZE, INPUT_SIZE)
-            with torch.no_grad():
-                expected = model(x).numpy()
-            (actual,) = session.run(None, {INPUT_NAME: x.numpy()})
-            if actual.shape != expected.shape or not np.allclose(actual, expected, atol=1e-4, rtol=1e-3):
-                raise RuntimeError(f"ONNX Runtime disagrees with PyTorch on the exported MobileNetV2 at batch {batch}")
-        candidate.replace(path)
+    export_onnx(model, example, path, input_name=INPUT_NAME, output_name=OUTPUT_NAME)
     return parameter_count(model)
