@@ -50,6 +50,9 @@ MAX_ATTEMPTS = 3
 ARCHIVED = ("plankton-flowcam", "cold-storage/archived_particle.png")
 SCRAPE_INTERVAL = "1s"
 RUN_SECONDS = 150.0
+# Triton refreshes its metrics every 2 s (--metrics-interval-ms): a scrape this long after
+# the work sees its counts.
+METRICS_LAG_SECONDS = 5.0
 
 
 @dataclass
@@ -141,14 +144,22 @@ async def _demo_sized_run(stack: NativeStack, prometheus: PrometheusServer, pref
     events = [e for e in events if (e["Records"][0]["s3"]["bucket"]["name"], _key(e)) != swept]
     events.append(_archived_upload(stack, images[0].path.read_bytes()))
     uploads.add(ARCHIVED)
-    await stack.notify(events)
+    # In two waves, scraped apart: a pipeline fast enough to finish between two scrapes would
+    # leave each series one sample, and a rate needs a change between two.
+    half = len(events) // 2
+    await stack.notify(events[:half])
+    apart = time.time() + METRICS_LAG_SECONDS
+    wait_for(lambda: _last_scrape(prometheus) > apart, timeout=30, what="a scrape of every target between the waves")
+    await stack.notify(events[half:])
     seen = await until_settled(stack, uploads, deadline)
     assert all(seen.settled(w) for w in uploads), f"unsettled: {sorted(w for w in uploads if not seen.settled(w))}"
     await finish_samples(stack, planned, seen, since)
     samples = await until_pushed(stack, planned, since, deadline)
     finished = time.time()
-    # Every target scraped once more after the run, so the last counts are in Prometheus.
-    wait_for(lambda: _last_scrape(prometheus) > finished, timeout=30, what="a scrape of every target after the run")
+    # Every target scraped once more after the run, and after Triton refreshed its counters
+    # (every 2 s by default), so the last counts are in Prometheus.
+    counted = finished + METRICS_LAG_SECONDS
+    wait_for(lambda: _last_scrape(prometheus) > counted, timeout=30, what="a scrape of every target after the run")
     return ObservedRun(stack, prometheus, prefix, started, time.time(), planned, seen, samples, swept)
 
 
@@ -162,7 +173,13 @@ def _archived_upload(stack: NativeStack, body: bytes) -> dict[str, Any]:
 
 
 def _last_scrape(prometheus: PrometheusServer) -> float:
-    """Unix time of the oldest of the targets' latest scrapes."""
+    """Unix time of the oldest of the targets' latest scrapes; 0 while one of them failed.
+
+    A failed scrape (Triton's metrics endpoint can take longer than the scrape timeout on a
+    busy machine) still moves ``up``'s timestamp, but records none of the target's counts.
+    """
+    if prometheus.query("up == 0"):
+        return 0.0
     oldest = prometheus.query("min(timestamp(up))")
     return float(oldest[0]["value"][1]) if oldest else 0.0
 
